@@ -1,0 +1,76 @@
+//! The bearer check: `Authorization: Bearer …` or `access_token=…`, then scopes.
+
+use actix_web::http::header;
+use actix_web::HttpRequest;
+
+use super::scopes::{Scope, Scopes};
+use super::tokens;
+use crate::api::params::Params;
+use crate::catalog;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The application a request acts for, and what it may do.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub app_id: String,
+    pub scopes: Scopes,
+}
+
+impl Principal {
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.grants(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::insufficient_scope(scope.as_str()))
+        }
+    }
+}
+
+/// The token the request carries, if any: the header wins over the query.
+fn presented_token<'a>(req: &'a HttpRequest, params: &'a Params) -> Option<&'a str> {
+    if let Some(h) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let mut parts = h.splitn(2, ' ');
+        let scheme = parts.next().unwrap_or("");
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return Some(parts.next().unwrap_or("").trim());
+        }
+    }
+    params.get("access_token")
+}
+
+/// Resolves the request's bearer token to a principal, or answers 403 `0x0000003`.
+pub async fn authenticate(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<Principal, ApiError> {
+    let Some(token) = presented_token(req, params) else {
+        return Err(ApiError::invalid_token("missing_token"));
+    };
+    if token.is_empty() || token.len() > 512 {
+        return Err(ApiError::invalid_token("invalid_token"));
+    }
+    let hash = tokens::hash(token);
+    let row = state
+        .catalog
+        .call(move |c| Ok(catalog::tokens::lookup(c, &hash)?))
+        .await?;
+    let Some(row) = row else {
+        return Err(ApiError::invalid_token("invalid_token"));
+    };
+    if row.expires_at <= state.clock.now_ms() {
+        return Err(ApiError::invalid_token("token_expired"));
+    }
+    if !row.app_enabled {
+        return Err(ApiError::invalid_token("app_disabled"));
+    }
+    Ok(Principal {
+        app_id: row.app_id,
+        scopes: Scopes::parse(&row.scopes).unwrap_or_default(),
+    })
+}

@@ -1,0 +1,3 @@
+//! CLI commands that work on the data directory directly (also while the server runs).
+
+pub mod app;

@@ -1,0 +1,475 @@
+//! Configuration: built-in defaults → TOML file → `FILEGATE_*` environment → flags.
+//!
+//! Every layer is checked against the defaults' shape, so an unknown key or a value
+//! of the wrong type stops start-up with a message naming the key.
+
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use toml::Value;
+
+use crate::error::StartupError;
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/filegate/filegate.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub links: LinksConfig,
+    pub tokens: TokensConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on (`127.0.0.1:8080`; port 0 picks a free one).
+    pub listen: String,
+    /// Base of every absolute URL we hand out; empty = from the request's Host.
+    pub public_url: String,
+    /// Peers (CIDRs) whose X-Forwarded-* / Forwarded headers are believed.
+    pub trusted_proxies: Vec<String>,
+    /// HTTP worker threads; 0 = one per core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Holds the catalog (SQLite), the blobs and the key files.
+    pub data_dir: PathBuf,
+    /// Largest accepted upload in bytes (a whole file, all chunks together).
+    pub max_upload_size: u64,
+    /// Seconds after which an upload's files expire when the upload names no
+    /// `expires_at`; 0 = never.
+    pub default_file_ttl: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinksConfig {
+    /// Life of a download link when the request gives no `expiry_time`, in seconds.
+    pub default_ttl: u64,
+    /// Longest life a link may be given, in seconds.
+    pub max_ttl: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// Life of an OAuth2 access token when the request gives no `expires_in`, in seconds.
+    pub default_ttl: u64,
+    /// Longest life a token may be given, in seconds.
+    pub max_ttl: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (for a terminal) or `json` (one object per line, for journald and collectors).
+    pub format: String,
+    /// Default filter, e.g. `info` or `filegate=debug`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            links: LinksConfig::default(),
+            tokens: TokensConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+            trusted_proxies: Vec::new(),
+            workers: 0,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("./filegate-data"),
+            max_upload_size: 64 << 30,
+            default_file_ttl: 0,
+        }
+    }
+}
+
+impl Default for LinksConfig {
+    fn default() -> Self {
+        LinksConfig {
+            default_ttl: 24 * 3600,
+            max_ttl: 30 * 24 * 3600,
+        }
+    }
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            default_ttl: 7200,
+            max_ttl: 30 * 24 * 3600,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// The layers above the defaults, as the CLI gathered them.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--config FILE`; when `None`, `FILEGATE_CONFIG` then the default path (if present).
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub public_url: Option<String>,
+    pub log_format: Option<String>,
+}
+
+/// Short environment names that scripts rely on (SPEC §9); every key also has the
+/// generic form `FILEGATE_<SECTION>__<KEY>`, e.g. `FILEGATE_LINKS__MAX_TTL`.
+const ENV_ALIASES: &[(&str, &str)] = &[
+    ("FILEGATE_LISTEN", "server.listen"),
+    ("FILEGATE_DATA_DIR", "storage.data_dir"),
+    ("FILEGATE_PUBLIC_URL", "server.public_url"),
+    ("FILEGATE_LOG_FORMAT", "log.format"),
+];
+
+impl Config {
+    /// Loads the configuration from the process environment.
+    pub fn load(o: &Overrides) -> Result<Config, StartupError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(o, &env)
+    }
+
+    /// Loads with an explicit environment (tests pass their own).
+    pub fn load_from(o: &Overrides, env: &[(String, String)]) -> Result<Config, StartupError> {
+        let err = StartupError::Config;
+        let mut tree = Value::try_from(Config::default()).map_err(|e| err(e.to_string()))?;
+
+        let env_get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let file = match &o.config_file {
+            Some(p) => Some(p.clone()),
+            None => match env_get("FILEGATE_CONFIG") {
+                Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+                _ => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()),
+            },
+        };
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+            let doc: toml::Table =
+                toml::from_str(&text).map_err(|e| err(format!("{}: {}", path.display(), e.message())))?;
+            merge(&mut tree, Value::Table(doc), "", &path.display().to_string())?;
+        }
+
+        let mut vars: Vec<&(String, String)> =
+            env.iter().filter(|(k, _)| k.starts_with("FILEGATE_")).collect();
+        vars.sort();
+        for (name, value) in vars {
+            let key = if let Some((_, k)) = ENV_ALIASES.iter().find(|(n, _)| n == name) {
+                k.to_string()
+            } else if let Some(rest) = name.strip_prefix("FILEGATE_").filter(|r| r.contains("__")) {
+                rest.to_ascii_lowercase().replacen("__", ".", 1)
+            } else {
+                // Other FILEGATE_* names belong to commands (FILEGATE_CLIENT_ID, …).
+                continue;
+            };
+            set_from_str(&mut tree, &key, value, name)?;
+        }
+
+        let flags = [
+            ("server.listen", o.listen.clone()),
+            (
+                "storage.data_dir",
+                o.data_dir.as_ref().map(|p| p.display().to_string()),
+            ),
+            ("server.public_url", o.public_url.clone()),
+            ("log.format", o.log_format.clone()),
+        ];
+        for (key, v) in flags {
+            if let Some(v) = v {
+                set_from_str(&mut tree, key, &v, "a command-line flag")?;
+            }
+        }
+
+        let cfg: Config = tree
+            .try_into()
+            .map_err(|e: toml::de::Error| err(e.message().to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values that have the right type but not a usable meaning.
+    pub fn validate(&self) -> Result<(), StartupError> {
+        let bad = |key: &str, why: String| Err(StartupError::Config(format!("{key}: {why}")));
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad(
+                "server.listen",
+                format!(
+                    "{:?} is not an ADDRESS:PORT such as 127.0.0.1:8080",
+                    self.server.listen
+                ),
+            );
+        }
+        let url = &self.server.public_url;
+        if !url.is_empty() {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            match rest {
+                Some(host) if !host.is_empty() && !host.contains(['?', '#', ' ']) => {}
+                _ => {
+                    return bad(
+                        "server.public_url",
+                        format!("{url:?} is not an http:// or https:// URL without query"),
+                    )
+                }
+            }
+        }
+        for p in &self.server.trusted_proxies {
+            if parse_cidr(p).is_none() {
+                return bad(
+                    "server.trusted_proxies",
+                    format!("{p:?} is not an IP address or CIDR range"),
+                );
+            }
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return bad("storage.data_dir", "must not be empty".into());
+        }
+        if self.storage.max_upload_size == 0 {
+            return bad("storage.max_upload_size", "must be at least 1 byte".into());
+        }
+        for (key, v) in [
+            ("links.default_ttl", self.links.default_ttl),
+            ("links.max_ttl", self.links.max_ttl),
+            ("tokens.default_ttl", self.tokens.default_ttl),
+            ("tokens.max_ttl", self.tokens.max_ttl),
+        ] {
+            if v == 0 {
+                return bad(key, "must be at least 1 second".into());
+            }
+        }
+        if self.links.default_ttl > self.links.max_ttl {
+            return bad("links.default_ttl", "must not exceed links.max_ttl".into());
+        }
+        if self.tokens.default_ttl > self.tokens.max_ttl {
+            return bad("tokens.default_ttl", "must not exceed tokens.max_ttl".into());
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return bad(
+                "log.format",
+                format!("{:?} is neither \"text\" nor \"json\"", self.log.format),
+            );
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return bad("log.level", format!("{:?} is not a log filter", self.log.level));
+        }
+        Ok(())
+    }
+
+    /// The trusted proxy ranges, parsed (validate() has checked them).
+    pub fn trusted_proxies(&self) -> Vec<IpNet> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| parse_cidr(p))
+            .collect()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.storage.data_dir
+    }
+}
+
+/// An address (`10.0.0.1`, `::1`) or a range (`10.0.0.0/8`).
+pub fn parse_cidr(s: &str) -> Option<IpNet> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+}
+
+/// Lays `over` onto `base`, refusing keys the defaults do not have and values of another type.
+fn merge(base: &mut Value, over: Value, path: &str, source: &str) -> Result<(), StartupError> {
+    match (base, over) {
+        (Value::Table(b), Value::Table(o)) => {
+            for (k, v) in o {
+                let key = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                let Some(slot) = b.get_mut(&k) else {
+                    return Err(StartupError::Config(format!("{key}: unknown key (in {source})")));
+                };
+                merge(slot, v, &key, source)?;
+            }
+            Ok(())
+        }
+        (slot, v) => {
+            if std::mem::discriminant(slot) != std::mem::discriminant(&v) {
+                return Err(StartupError::Config(format!(
+                    "{path}: expected {}, found {} (in {source})",
+                    slot.type_str(),
+                    v.type_str()
+                )));
+            }
+            *slot = v;
+            Ok(())
+        }
+    }
+}
+
+/// Sets `key` from a string (environment or flag), converted to the default's type.
+fn set_from_str(tree: &mut Value, key: &str, raw: &str, source: &str) -> Result<(), StartupError> {
+    let err = |why: String| Err(StartupError::Config(format!("{key}: {why} (from {source})")));
+    let mut slot = &mut *tree;
+    for part in key.split('.') {
+        match slot.get_mut(part) {
+            Some(s) => slot = s,
+            None => return err("unknown key".into()),
+        }
+    }
+    let value = match slot {
+        Value::String(_) => Value::String(raw.to_string()),
+        Value::Integer(_) => match raw.trim().parse::<i64>() {
+            Ok(n) if n >= 0 => Value::Integer(n),
+            _ => return err(format!("{raw:?} is not a whole number")),
+        },
+        Value::Boolean(_) => match raw.trim() {
+            "true" | "1" => Value::Boolean(true),
+            "false" | "0" => Value::Boolean(false),
+            _ => return err(format!("{raw:?} is not true or false")),
+        },
+        Value::Array(_) => Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_string()))
+                .collect(),
+        ),
+        _ => return err("cannot be set from a string".into()),
+    };
+    *slot = value;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml_text: Option<&str>, env: &[(&str, &str)], o: Overrides) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = o;
+        if let Some(t) = toml_text {
+            let p = dir.path().join("f.toml");
+            std::fs::write(&p, t).unwrap();
+            o.config_file = Some(p);
+        }
+        let env: Vec<(String, String)> = env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        Config::load_from(&o, &env).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn no_configuration_gives_loopback_8080_and_local_data_dir() {
+        let c = load(None, &[], Overrides::default()).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:8080");
+        assert_eq!(c.storage.data_dir, PathBuf::from("./filegate-data"));
+    }
+
+    #[test]
+    fn file_then_env_then_flags_override_in_that_order() {
+        let text = "[server]\nlisten = \"127.0.0.1:1\"\npublic_url = \"https://a.example\"\n[links]\nmax_ttl = 100\ndefault_ttl = 50\n";
+        let c = load(
+            Some(text),
+            &[
+                ("FILEGATE_LISTEN", "127.0.0.1:2"),
+                ("FILEGATE_LINKS__MAX_TTL", "70"),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:2");
+        assert_eq!(c.links.max_ttl, 70);
+        assert_eq!(c.server.public_url, "https://a.example");
+        let o = Overrides {
+            listen: Some("127.0.0.1:3".into()),
+            ..Default::default()
+        };
+        let c = load(Some(text), &[("FILEGATE_LISTEN", "127.0.0.1:2")], o).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:3");
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_named() {
+        let e = load(Some("[server]\nlisten_addr = \"x\"\n"), &[], Overrides::default()).unwrap_err();
+        assert!(e.contains("server.listen_addr: unknown key"), "{e}");
+        let e = load(Some("[servr]\n"), &[], Overrides::default()).unwrap_err();
+        assert!(e.contains("servr: unknown key"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_and_bad_values_are_named() {
+        let e = load(Some("[links]\nmax_ttl = \"long\"\n"), &[], Overrides::default()).unwrap_err();
+        assert!(e.contains("links.max_ttl: expected integer"), "{e}");
+        let e = load(None, &[("FILEGATE_LINKS__MAX_TTL", "soon")], Overrides::default()).unwrap_err();
+        assert!(
+            e.contains("links.max_ttl") && e.contains("FILEGATE_LINKS__MAX_TTL"),
+            "{e}"
+        );
+        let e = load(None, &[("FILEGATE_LISTEN", "nowhere")], Overrides::default()).unwrap_err();
+        assert!(e.contains("server.listen"), "{e}");
+        let e = load(
+            None,
+            &[("FILEGATE_SERVER__TRUSTED_PROXIES", "10.0.0.0/8, banana")],
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("server.trusted_proxies") && e.contains("banana"),
+            "{e}"
+        );
+        let e = load(None, &[("FILEGATE_NOPE__X", "1")], Overrides::default()).unwrap_err();
+        assert!(e.contains("nope.x: unknown key"), "{e}");
+        let e = load(
+            Some("[links]\ndefault_ttl = 10\nmax_ttl = 5\n"),
+            &[],
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("links.default_ttl"), "{e}");
+    }
+
+    #[test]
+    fn trusted_proxies_from_env_is_a_list() {
+        let c = load(
+            None,
+            &[("FILEGATE_SERVER__TRUSTED_PROXIES", "10.0.0.0/8,::1")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.trusted_proxies().len(), 2);
+    }
+}

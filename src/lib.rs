@@ -1,0 +1,70 @@
+//! filegate: an on-prem file store handing out time-limited signed download links,
+//! speaking the file part of the Xvid MediaHub API.
+
+pub mod api;
+pub mod auth;
+pub mod catalog;
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod logging;
+pub mod server;
+pub mod state;
+pub mod store;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use api::render::Rendering;
+use error::{ApiError, ErrorKind};
+use state::AppState;
+
+/// The one route table, used by `filegate serve` and by the tests.
+pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
+    cfg.app_data(web::Data::new(state))
+        .app_data(web::PayloadConfig::new(64 * 1024))
+        .route("/healthz", web::get().to(api::health::healthz))
+        .service(
+            web::scope("/v1")
+                .wrap(from_fn(render_errors))
+                .service(
+                    resource(&["/oauth2/token", "/oauth2/token/"]).route(web::post().to(api::oauth2::token)),
+                )
+                .default_service(web::to(no_route)),
+        )
+        .default_service(web::to(no_route));
+}
+
+/// A resource answering at each of `paths`, 405 in our error shape for other methods.
+fn resource(paths: &[&str]) -> actix_web::Resource {
+    web::resource(paths.iter().map(|p| p.to_string()).collect::<Vec<_>>()).default_service(web::to(
+        || async { Err::<HttpResponse, _>(ApiError::new(ErrorKind::MethodNotAllowed, "method_not_allowed")) },
+    ))
+}
+
+async fn no_route(_req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(ErrorKind::NotFound("resource"), "no_such_route"))
+}
+
+/// Errors are built as JSON; when the request asked for XML, `human` or HTML, render
+/// them again in that form (the error travels in the response's extensions).
+async fn render_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let rendering = Rendering::lenient(req.request());
+    let res = next.call(req).await?;
+    let err = res.response().extensions().get::<ApiError>().cloned();
+    match err {
+        Some(err) if rendering != Rendering::default() => {
+            let (req, _) = res.into_parts();
+            Ok(ServiceResponse::new(req, rendering.error(&err)).map_into_boxed_body())
+        }
+        _ => Ok(res.map_into_boxed_body()),
+    }
+}

@@ -1,0 +1,34 @@
+//! Parse the command line, start logging, dispatch a subcommand.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use filegate::cli::{Cli, Command};
+use filegate::clock::SystemClock;
+use filegate::config::Config;
+use filegate::error::StartupError;
+use filegate::state::AppState;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("filegate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), StartupError> {
+    let config = Config::load(&cli.global.overrides())?;
+    filegate::logging::init(&config.log.format, &config.log.level);
+    match cli.command {
+        Command::Serve => actix_web::rt::System::new().block_on(filegate::server::run(config)),
+        Command::App(cmd) => {
+            let state = AppState::open(config, Arc::new(SystemClock))?;
+            filegate::commands::app::run(&state, cmd)
+        }
+    }
+}

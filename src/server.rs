@@ -1,0 +1,99 @@
+//! `filegate serve`: open the data directory, bootstrap, bind, serve, sweep.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer};
+
+use crate::auth::apps::{self, NewApp};
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::error::StartupError;
+use crate::state::AppState;
+
+pub async fn run(config: Config) -> Result<(), StartupError> {
+    let state = AppState::open(config, Arc::new(SystemClock))?;
+    let swept = state
+        .store
+        .sweep_temp()
+        .map_err(|e| StartupError::Store(format!("sweeping tmp/: {e}")))?;
+    if swept > 0 {
+        tracing::info!(files = swept, "removed leftovers of interrupted writes");
+    }
+
+    let listener = TcpListener::bind(&state.config.server.listen)
+        .map_err(|e| StartupError::Other(format!("cannot listen on {}: {e}", state.config.server.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartupError::Other(e.to_string()))?;
+    let base = if state.config.server.public_url.is_empty() {
+        format!("http://{addr}")
+    } else {
+        state.config.server.public_url.trim_end_matches('/').to_string()
+    };
+
+    let first = {
+        let mut conn = state.catalog.conn()?;
+        apps::bootstrap(&mut conn, &state.secrets, state.clock.now_ms())?
+    };
+    if let Some(app) = first {
+        print_bootstrap(&app, &base);
+    }
+    println!("filegate listening on http://{addr}");
+
+    let workers = match state.config.server.workers {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        n => n,
+    };
+    let sweeper = actix_web::rt::spawn(sweep_loop(state.clone()));
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(crate::logging::log_requests))
+            .configure(|c| crate::configure(c, app_state.clone()))
+    })
+    .workers(workers)
+    .shutdown_timeout(30)
+    .listen(listener)
+    .map_err(|e| StartupError::Other(e.to_string()))?
+    .run();
+    let result = server.await.map_err(|e| StartupError::Other(e.to_string()));
+    sweeper.abort();
+    tracing::info!("stopped");
+    result
+}
+
+fn print_bootstrap(app: &NewApp, base: &str) {
+    println!(
+        "First start: created the application \"{}\" with every scope.",
+        app.name
+    );
+    println!("  client_id: {}", app.client_id);
+    println!("  client_secret: {}", app.client_secret);
+    println!("Store the secret now: it is not shown again. Get a token with:");
+    println!(
+        "  curl -s -u '{}:{}' -d grant_type=client_credentials {base}/v1/oauth2/token",
+        app.client_id, app.client_secret
+    );
+    println!("More applications: filegate app create NAME --scopes mediahub");
+}
+
+/// Periodic housekeeping: expired tokens.
+async fn sweep_loop(state: AppState) {
+    let mut tick = actix_web::rt::time::interval(Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        let now = state.clock.now_ms();
+        match state
+            .catalog
+            .call(move |c| Ok(crate::catalog::tokens::sweep_expired(c, now)?))
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(tokens = n, "swept expired tokens"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "token sweep failed"),
+        }
+    }
+}

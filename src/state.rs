@@ -1,0 +1,54 @@
+//! The shared application state handed to every handler.
+
+use std::sync::Arc;
+
+use crate::auth::secrets::SecretBox;
+use crate::catalog::Catalog;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::error::StartupError;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub catalog: Catalog,
+    pub store: Store,
+    pub secrets: SecretBox,
+    pub clock: SharedClock,
+}
+
+impl AppState {
+    /// Opens the data directory: creates it, the catalog, the store and the key file.
+    pub fn open(config: Config, clock: SharedClock) -> Result<AppState, StartupError> {
+        let dir = config.data_dir().to_path_buf();
+        create_private_dir(&dir).map_err(|e| {
+            StartupError::Store(format!("cannot create data directory {}: {e}", dir.display()))
+        })?;
+        let catalog = Catalog::open(&dir)?;
+        let store = Store::open(&dir).map_err(|e| StartupError::Store(format!("{}: {e}", dir.display())))?;
+        let secrets = SecretBox::load_or_create(&dir)
+            .map_err(|e| StartupError::Store(format!("key file in {}: {e}", dir.display())))?;
+        Ok(AppState {
+            config: Arc::new(config),
+            catalog,
+            store,
+            secrets,
+            clock,
+        })
+    }
+}
+
+fn create_private_dir(p: &std::path::Path) -> std::io::Result<()> {
+    if p.is_dir() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o750);
+    }
+    b.create(p)
+}
