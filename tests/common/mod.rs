@@ -1,0 +1,205 @@
+//! Test fixtures: an in-process app on a temp data dir with a fixed clock, and a
+//! spawned `filegate serve` on a free port driven by real clients (curl).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::{test, App};
+use filegate::auth::{apps, tokens, Scopes};
+use filegate::clock::FixedClock;
+use filegate::config::Config;
+use filegate::state::AppState;
+
+/// 2026-01-01T00:00:00Z, a fixed "now" for in-process tests.
+pub const NOW_MS: i64 = 1_767_225_600_000;
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub state: AppState,
+    pub clock: Arc<FixedClock>,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        Self::with_config(|_| {})
+    }
+
+    pub fn with_config(f: impl FnOnce(&mut Config)) -> TestEnv {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.storage.data_dir = dir.path().join("data");
+        f(&mut config);
+        config.validate().unwrap();
+        let clock = FixedClock::new(NOW_MS);
+        let state = AppState::open(config, clock.clone()).unwrap();
+        TestEnv { dir, state, clock }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.state.config.data_dir()
+    }
+
+    /// A new application with these scopes: (client_id, client_secret).
+    pub fn app(&self, scopes: &str) -> (String, String) {
+        let conn = self.state.catalog.conn().unwrap();
+        let a = apps::create(
+            &conn,
+            &self.state.secrets,
+            "test",
+            Scopes::parse(scopes).unwrap(),
+            self.clock.now_ms(),
+        )
+        .unwrap();
+        (a.client_id, a.client_secret)
+    }
+
+    /// A bearer token of a new application with these scopes.
+    pub fn token(&self, scopes: &str) -> String {
+        let (id, _) = self.app(scopes);
+        let conn = self.state.catalog.conn().unwrap();
+        tokens::issue(
+            &conn,
+            &id,
+            Scopes::parse(scopes).unwrap(),
+            self.clock.now_ms(),
+            3600,
+        )
+        .unwrap()
+    }
+
+    pub async fn service(
+        &self,
+    ) -> impl Service<actix_http::Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error>
+    {
+        let state = self.state.clone();
+        test::init_service(App::new().configure(move |c| filegate::configure(c, state))).await
+    }
+}
+
+use filegate::clock::Clock;
+
+/// The parsed JSON body of a response.
+pub async fn json_body<B: MessageBody>(res: ServiceResponse<B>) -> serde_json::Value {
+    let bytes = test::read_body(res).await;
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+}
+
+/// The `error.reason` of an error answer.
+pub fn reason(v: &serde_json::Value) -> &str {
+    v["error"]["reason"].as_str().unwrap_or("")
+}
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_filegate"))
+}
+
+/// A running `filegate serve` on a free loopback port and its own temp data dir.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    /// Lines printed on stdout before "filegate listening on".
+    pub banner: Vec<String>,
+    pub data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut s = Self::start_in(&data, &[]);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Starts on `data_dir` (kept by the caller) with extra arguments and `FILEGATE_*` env.
+    pub fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .env_remove("FILEGATE_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn filegate");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut banner = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("server did not start; printed {banner:?}"));
+            if let Some(addr) = line.strip_prefix("filegate listening on ") {
+                // Keep draining stdout so the server never blocks on a full pipe.
+                std::thread::spawn(move || while rx.recv().is_ok() {});
+                return Server {
+                    child,
+                    base: addr.trim().to_string(),
+                    banner,
+                    data_dir: data_dir.to_path_buf(),
+                    _dir: None,
+                };
+            }
+            banner.push(line);
+        }
+    }
+
+    /// The value printed after `key:` in the start-up banner.
+    pub fn banner_value(&self, key: &str) -> Option<String> {
+        self.banner.iter().find_map(|l| {
+            l.trim()
+                .strip_prefix(&format!("{key}:"))
+                .map(|v| v.trim().to_string())
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs curl with `args`; returns (status code, body).
+pub fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-S", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
