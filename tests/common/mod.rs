@@ -120,6 +120,8 @@ impl Server {
     }
 
     /// Starts on `data_dir` (kept by the caller) with extra arguments and `FILEGATE_*` env.
+    // The child moves into `Server`, whose Drop kills and waits for it.
+    #[allow(clippy::zombie_processes)]
     pub fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(binary());
         cmd.arg("serve")
