@@ -12,8 +12,13 @@ fn first_start_prints_credentials_that_get_a_token_with_curl_and_never_again() {
     let data = dir.path().join("data");
     let mut server = Server::start_in(&data, &[]);
     let id = server.banner_value("client_id").expect("client_id printed");
-    let secret = server.banner_value("client_secret").expect("client_secret printed");
-    assert!(server.banner.iter().any(|l| l.contains("curl -s -u") && l.contains("/v1/oauth2/token")));
+    let secret = server
+        .banner_value("client_secret")
+        .expect("client_secret printed");
+    assert!(server
+        .banner
+        .iter()
+        .any(|l| l.contains("curl -s -u") && l.contains("/v1/oauth2/token")));
 
     let (code, body) = curl(&[
         "-u",
@@ -41,11 +46,18 @@ fn first_start_prints_credentials_that_get_a_token_with_curl_and_never_again() {
     assert_eq!(code, 200);
 
     let (code, body) = curl(&[&server.url("/healthz")]);
-    assert_eq!((code, body.as_str()), (200, r#"{"status":"ok","catalog":"ok","store":"ok"}"#));
+    assert_eq!(
+        (code, body.as_str()),
+        (200, r#"{"status":"ok","catalog":"ok","store":"ok"}"#)
+    );
 
     server.kill();
     let server = Server::start_in(&data, &[]);
-    assert!(server.banner_value("client_secret").is_none(), "printed again: {:?}", server.banner);
+    assert!(
+        server.banner_value("client_secret").is_none(),
+        "printed again: {:?}",
+        server.banner
+    );
 }
 
 fn filegate(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
@@ -69,19 +81,37 @@ fn app_commands_create_list_disable_enable_while_the_server_runs() {
     let data = dir.path().join("data");
     let server = Server::start_in(&data, &[]);
 
-    let (ok, out, err) = filegate(&data, &["app", "create", "encoder", "--scopes", "mediahub_read,autograph"]);
+    let (ok, out, err) = filegate(
+        &data,
+        &["app", "create", "encoder", "--scopes", "mediahub_read,autograph"],
+    );
     assert!(ok, "{err}");
-    let line = |k: &str| out.lines().find_map(|l| l.strip_prefix(&format!("{k}: "))).unwrap().to_string();
+    let line = |k: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
+            .unwrap()
+            .to_string()
+    };
     let (id, secret) = (line("client_id"), line("client_secret"));
     assert_eq!(id.len(), 24);
 
     let (ok, out, _) = filegate(&data, &["app", "list"]);
     assert!(ok);
-    assert!(out.lines().any(|l| l.starts_with(&id) && l.contains("yes") && l.contains("encoder")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&id) && l.contains("yes") && l.contains("encoder")),
+        "{out}"
+    );
     assert!(!out.contains(&secret), "list never shows secrets");
 
     let get_token = || {
-        curl(&["-u", &format!("{id}:{secret}"), "-d", "grant_type=client_credentials", &server.url("/v1/oauth2/token")])
+        curl(&[
+            "-u",
+            &format!("{id}:{secret}"),
+            "-d",
+            "grant_type=client_credentials",
+            &server.url("/v1/oauth2/token"),
+        ])
     };
     let (code, body) = get_token();
     assert_eq!(code, 200, "{body}");
@@ -126,7 +156,10 @@ fn bad_configuration_stops_start_up_naming_the_key() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("server.listen"), "{err}");
-    assert!(!dir.path().join("d").exists(), "nothing created before the configuration is valid");
+    assert!(
+        !dir.path().join("d").exists(),
+        "nothing created before the configuration is valid"
+    );
 }
 
 #[test]
@@ -135,6 +168,9 @@ fn config_file_env_and_flags_layer_on_the_real_binary() {
     let cfg = dir.path().join("filegate.toml");
     std::fs::write(&cfg, "[server]\nlisten = \"127.0.0.1:1\"\n").unwrap();
     // The file says port 1, the flag (in Server::start_in) says port 0: the flag wins.
-    let server = Server::start_in(&dir.path().join("d"), &[("FILEGATE_CONFIG", cfg.to_str().unwrap())]);
+    let server = Server::start_in(
+        &dir.path().join("d"),
+        &[("FILEGATE_CONFIG", cfg.to_str().unwrap())],
+    );
     assert!(!server.base.ends_with(":1"), "{}", server.base);
 }
