@@ -21,6 +21,14 @@ pub struct Config {
     pub links: LinksConfig,
     pub tokens: TokensConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Bearer token a scraper must send to `GET /metrics`; empty = loopback clients only.
+    pub token: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -34,6 +42,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// HTTP worker threads; 0 = one per core.
     pub workers: usize,
+    /// On SIGTERM/SIGINT, seconds to let running requests (downloads) finish.
+    pub shutdown_grace: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -82,6 +92,7 @@ impl Default for ServerConfig {
             public_url: String::new(),
             trusted_proxies: Vec::new(),
             workers: 0,
+            shutdown_grace: 30,
         }
     }
 }

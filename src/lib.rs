@@ -11,6 +11,8 @@ pub mod config;
 pub mod error;
 pub mod ids;
 pub mod logging;
+pub mod metrics;
+pub mod notify;
 pub mod server;
 pub mod state;
 pub mod store;
@@ -28,16 +30,24 @@ use state::AppState;
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     cfg.app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(64 * 1024))
-        .route("/healthz", web::get().to(api::health::healthz))
         .service(
-            web::scope("/v1")
-                .wrap(from_fn(render_errors))
+            // One root scope so that every route, in the binary and in tests, is observed
+            // (log line, metrics) by the same middleware.
+            web::scope("")
+                .wrap(from_fn(logging::observe))
+                .route("/healthz", web::get().to(api::health::healthz))
+                .route("/metrics", web::get().to(api::health::metrics))
                 .service(
-                    resource(&["/oauth2/token", "/oauth2/token/"]).route(web::post().to(api::oauth2::token)),
+                    web::scope("/v1")
+                        .wrap(from_fn(render_errors))
+                        .service(
+                            resource(&["/oauth2/token", "/oauth2/token/"])
+                                .route(web::post().to(api::oauth2::token)),
+                        )
+                        .default_service(web::to(no_route)),
                 )
                 .default_service(web::to(no_route)),
-        )
-        .default_service(web::to(no_route));
+        );
 }
 
 /// A resource answering at each of `paths`, 405 in our error shape for other methods.

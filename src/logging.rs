@@ -9,6 +9,9 @@ use actix_web::middleware::Next;
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
+use crate::error::ApiError;
+use crate::state::AppState;
+
 pub fn init(format: &str, level: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
@@ -22,22 +25,43 @@ pub fn init(format: &str, level: &str) {
     };
 }
 
-/// One span and one line per request: method, path (never the query: it may carry
-/// tokens and signatures), status, duration.
-pub async fn log_requests(
+/// One span, one log line and one metrics observation per request: method, route,
+/// status, duration. Logs the path, never the query (it may carry tokens and signatures).
+pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
-    let span = tracing::info_span!("request", method = %req.method(), path = %req.path());
+    let metrics = req
+        .app_data::<actix_web::web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", method = %method, path = %req.path());
     let res = next.call(req).instrument(span.clone()).await;
     let _e = span.enter();
+    let secs = start.elapsed().as_secs_f64();
     match &res {
-        Ok(r) => tracing::info!(
-            status = r.status().as_u16(),
-            ms = start.elapsed().as_secs_f64() * 1e3,
-            "answered"
-        ),
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let reason = r
+                .response()
+                .extensions()
+                .get::<ApiError>()
+                .map(|e| e.reason.clone());
+            if let Some(m) = &metrics {
+                let route = r.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                m.observe_request(&route, method.as_str(), status, secs);
+                if let Some(reason) = &reason {
+                    m.refused(reason);
+                }
+            }
+            match reason {
+                Some(reason) => {
+                    tracing::info!(status, reason = %reason, ms = (secs * 1e4).round() / 10.0, "refused")
+                }
+                None => tracing::info!(status, ms = (secs * 1e4).round() / 10.0, "answered"),
+            }
+        }
         Err(e) => tracing::warn!(error = %e, "failed"),
     }
     res

@@ -4,8 +4,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::auth::apps::{self, NewApp};
 use crate::clock::SystemClock;
@@ -49,20 +49,42 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     };
     let sweeper = actix_web::rt::spawn(sweep_loop(state.clone()));
     let app_state = state.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .wrap(from_fn(crate::logging::log_requests))
-            .configure(|c| crate::configure(c, app_state.clone()))
-    })
-    .workers(workers)
-    .shutdown_timeout(30)
-    .listen(listener)
-    .map_err(|e| StartupError::Other(e.to_string()))?
-    .run();
+    let server = HttpServer::new(move || App::new().configure(|c| crate::configure(c, app_state.clone())))
+        .workers(workers)
+        .shutdown_timeout(state.config.server.shutdown_grace)
+        .disable_signals()
+        .listen(listener)
+        .map_err(|e| StartupError::Other(e.to_string()))?
+        .run();
+    // Handlers are installed before READY=1, so a stop right after readiness is graceful.
+    let signals = install_signals()?;
+    actix_web::rt::spawn(stop_on_signal(signals, server.handle()));
+    crate::notify::notify(&format!("READY=1\nSTATUS=listening on {addr}"));
     let result = server.await.map_err(|e| StartupError::Other(e.to_string()));
     sweeper.abort();
     tracing::info!("stopped");
     result
+}
+
+fn install_signals() -> Result<(Signal, Signal), StartupError> {
+    let err = |e: std::io::Error| StartupError::Other(format!("cannot install signal handlers: {e}"));
+    Ok((
+        signal(SignalKind::terminate()).map_err(err)?,
+        signal(SignalKind::interrupt()).map_err(err)?,
+    ))
+}
+
+/// SIGTERM or SIGINT: stop accepting, let running requests finish within
+/// `server.shutdown_grace`, then return from `run` (the catalog closes on drop).
+async fn stop_on_signal(signals: (Signal, Signal), handle: actix_web::dev::ServerHandle) {
+    let (mut term, mut int) = signals;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("shutting down: finishing running requests");
+    crate::notify::notify("STOPPING=1");
+    handle.stop(true).await;
 }
 
 fn print_bootstrap(app: &NewApp, base: &str) {

@@ -7,6 +7,7 @@ use crate::catalog::Catalog;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::error::StartupError;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -16,6 +17,7 @@ pub struct AppState {
     pub store: Store,
     pub secrets: SecretBox,
     pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -35,6 +37,7 @@ impl AppState {
             store,
             secrets,
             clock,
+            metrics: Arc::default(),
         })
     }
 }

@@ -1,8 +1,13 @@
-//! `GET /healthz`: is the catalog answering and the store writable?
+//! Operations endpoints: `GET /healthz` (is the catalog answering and the store
+//! writable?) and `GET /metrics` (Prometheus text).
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
+use crate::error::{ApiError, ErrorKind};
+use crate::metrics::Gauges;
 use crate::state::AppState;
 
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
@@ -29,4 +34,45 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             .insert_header(("Cache-Control", "no-store"))
             .json(body)
     }
+}
+
+/// Prometheus scrape. Allowed with `Authorization: Bearer <metrics.token>` when a token
+/// is configured, else only from loopback clients.
+pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let token = &state.config.metrics.token;
+    let allowed = if token.is_empty() {
+        req.peer_addr().is_some_and(|a| a.ip().is_loopback())
+    } else {
+        let sent = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        bool::from(sent.as_bytes().ct_eq(token.as_bytes()))
+    };
+    if !allowed {
+        return Err(ApiError::new(ErrorKind::Forbidden, "metrics_forbidden"));
+    }
+    let dir = state.config.data_dir().to_path_buf();
+    let gauges = state
+        .catalog
+        .call(move |c| {
+            let catalog_bytes = ["catalog.sqlite3", "catalog.sqlite3-wal"]
+                .iter()
+                .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+                .map(|m| m.len())
+                .sum();
+            let applications: i64 = c.query_row("SELECT count(*) FROM apps", [], |r| r.get(0))?;
+            Ok(Gauges {
+                catalog_bytes,
+                applications: applications as u64,
+                ..Gauges::default()
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(state.metrics.render(&gauges)))
 }

@@ -1,0 +1,210 @@
+//! In-process counters and histograms, rendered in the Prometheus text format (0.0.4).
+//! Kept dependency-free: a handful of atomics and one small map per family.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+    refusals: Mutex<BTreeMap<String, u64>>,
+    pub bytes_served: AtomicU64,
+    pub bytes_uploaded: AtomicU64,
+    pub links_issued: AtomicU64,
+    pub uploads_completed: AtomicU64,
+}
+
+/// Values read at scrape time from the catalog and the disk.
+#[derive(Debug, Default, Clone)]
+pub struct Gauges {
+    pub catalog_bytes: u64,
+    pub files: u64,
+    pub stored_bytes: u64,
+    pub applications: u64,
+}
+
+impl Metrics {
+    pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        if let Ok(mut m) = self.requests.lock() {
+            *m.entry((route.to_string(), method.to_string(), status))
+                .or_default() += 1;
+        }
+        if let Ok(mut m) = self.latency.lock() {
+            let h = m.entry(route.to_string()).or_default();
+            for (i, le) in BUCKETS.iter().enumerate() {
+                if seconds <= *le {
+                    h.counts[i] += 1;
+                }
+            }
+            h.sum += seconds;
+            h.count += 1;
+        }
+    }
+
+    /// A request refused with this stable `reason` (4xx answers).
+    pub fn refused(&self, reason: &str) {
+        if let Ok(mut m) = self.refusals.lock() {
+            *m.entry(reason.to_string()).or_default() += 1;
+        }
+    }
+
+    pub fn render(&self, g: &Gauges) -> String {
+        let mut out = String::with_capacity(4096);
+        let o = &mut out;
+        header(
+            o,
+            "filegate_http_requests_total",
+            "counter",
+            "HTTP requests answered, by route pattern, method and status.",
+        );
+        if let Ok(m) = self.requests.lock() {
+            for ((route, method, status), n) in m.iter() {
+                let _ = writeln!(
+                    o,
+                    "filegate_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {n}",
+                    esc(route),
+                    esc(method)
+                );
+            }
+        }
+        header(
+            o,
+            "filegate_http_request_duration_seconds",
+            "histogram",
+            "Time to answer (headers ready), by route pattern.",
+        );
+        if let Ok(m) = self.latency.lock() {
+            for (route, h) in m.iter() {
+                let r = esc(route);
+                for (i, le) in BUCKETS.iter().enumerate() {
+                    let _ = writeln!(
+                        o,
+                        "filegate_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{le}\"}} {}",
+                        h.counts[i]
+                    );
+                }
+                let _ = writeln!(
+                    o,
+                    "filegate_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(
+                    o,
+                    "filegate_http_request_duration_seconds_sum{{route=\"{r}\"}} {}",
+                    h.sum
+                );
+                let _ = writeln!(
+                    o,
+                    "filegate_http_request_duration_seconds_count{{route=\"{r}\"}} {}",
+                    h.count
+                );
+            }
+        }
+        header(
+            o,
+            "filegate_refusals_total",
+            "counter",
+            "Requests refused, by stable reason.",
+        );
+        if let Ok(m) = self.refusals.lock() {
+            for (reason, n) in m.iter() {
+                let _ = writeln!(o, "filegate_refusals_total{{reason=\"{}\"}} {n}", esc(reason));
+            }
+        }
+        let counters = [
+            (
+                "filegate_bytes_served_total",
+                "File bytes sent to clients.",
+                &self.bytes_served,
+            ),
+            (
+                "filegate_bytes_uploaded_total",
+                "File bytes received in uploads.",
+                &self.bytes_uploaded,
+            ),
+            (
+                "filegate_links_issued_total",
+                "Download links issued.",
+                &self.links_issued,
+            ),
+            (
+                "filegate_uploads_completed_total",
+                "Uploads that became files.",
+                &self.uploads_completed,
+            ),
+        ];
+        for (name, help, v) in counters {
+            header(o, name, "counter", help);
+            let _ = writeln!(o, "{name} {}", v.load(Ordering::Relaxed));
+        }
+        let gauges = [
+            (
+                "filegate_catalog_bytes",
+                "Size of the SQLite catalog files on disk.",
+                g.catalog_bytes,
+            ),
+            ("filegate_files", "Files in the catalog.", g.files),
+            (
+                "filegate_stored_bytes",
+                "Bytes of file contents in the blob store.",
+                g.stored_bytes,
+            ),
+            (
+                "filegate_applications",
+                "Applications (API clients).",
+                g.applications,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            header(o, name, "gauge", help);
+            let _ = writeln!(o, "{name} {v}");
+        }
+        out
+    }
+}
+
+fn header(o: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(o, "# HELP {name} {help}");
+    let _ = writeln!(o, "# TYPE {name} {kind}");
+}
+
+/// Label values escape backslash, double quote and newline.
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_labels_escaped() {
+        let m = Metrics::default();
+        m.observe_request("/a\"b", "GET", 200, 0.003);
+        m.observe_request("/a\"b", "GET", 200, 20.0);
+        let t = m.render(&Gauges::default());
+        assert!(
+            t.contains(r#"filegate_http_requests_total{route="/a\"b",method="GET",status="200"} 2"#),
+            "{t}"
+        );
+        assert!(t.contains(r#"_bucket{route="/a\"b",le="0.0025"} 0"#));
+        assert!(t.contains(r#"_bucket{route="/a\"b",le="0.005"} 1"#));
+        assert!(t.contains(r#"_bucket{route="/a\"b",le="10"} 1"#));
+        assert!(t.contains(r#"_bucket{route="/a\"b",le="+Inf"} 2"#));
+    }
+}
