@@ -174,3 +174,14 @@ fn config_file_env_and_flags_layer_on_the_real_binary() {
     );
     assert!(!server.base.ends_with(":1"), "{}", server.base);
 }
+
+#[test]
+fn leftovers_of_interrupted_writes_are_swept_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start_in(&data, &[]);
+    server.kill();
+    std::fs::write(data.join("tmp/0123abcd.part"), b"half an upload").unwrap();
+    let _server = Server::start_in(&data, &[]);
+    assert_eq!(std::fs::read_dir(data.join("tmp")).unwrap().count(), 0);
+}
