@@ -9,6 +9,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod fraud;
 pub mod ids;
 pub mod logging;
 pub mod metrics;
