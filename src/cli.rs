@@ -57,6 +57,29 @@ pub enum Command {
     /// Manage applications (API clients).
     #[command(subcommand)]
     App(AppCommand),
+    /// Sign an API URL with an application's secret (MediaHub HMAC scheme) and print it.
+    Sign(SignArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Path and query to sign, e.g. '/v1/files/downloads/?file_id=…&redirect=true'.
+    pub path_and_query: String,
+    /// The application's client_id.
+    #[arg(long, env = "FILEGATE_CLIENT_ID")]
+    pub client_id: String,
+    /// The application's client_secret.
+    #[arg(long, env = "FILEGATE_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: String,
+    /// Seconds from now until the signed URL (and the link it yields) expires.
+    #[arg(long, default_value_t = 3600)]
+    pub expires_in: u64,
+    /// Make the URL work once (adds multi_use=false).
+    #[arg(long)]
+    pub single_use: bool,
+    /// Prefix the printed URL with this base, e.g. https://files.example.com.
+    #[arg(long)]
+    pub base_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,6 +26,7 @@ fn run(cli: Cli) -> Result<(), StartupError> {
     filegate::logging::init(&config.log.format, &config.log.level);
     match cli.command {
         Command::Serve => actix_web::rt::System::new().block_on(filegate::server::run(config)),
+        Command::Sign(args) => filegate::commands::sign::run(args, &SystemClock),
         Command::App(cmd) => {
             let state = AppState::open(config, Arc::new(SystemClock))?;
             filegate::commands::app::run(&state, cmd)
