@@ -57,6 +57,9 @@ pub enum Command {
     /// Manage applications (API clients).
     #[command(subcommand)]
     App(AppCommand),
+    /// Manage the admin console.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Sign an API URL with an application's secret (MediaHub HMAC scheme) and print it.
     Sign(SignArgs),
 }
@@ -97,4 +100,14 @@ pub enum AppCommand {
     Disable { client_id: String },
     /// Enable an application again.
     Enable { client_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Set the console password of the user `admin` (asked twice on a terminal, or one
+    /// line from standard input with --password-stdin).
+    SetPassword {
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }

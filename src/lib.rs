@@ -1,6 +1,7 @@
 //! filegate: an on-prem file store handing out time-limited signed download links,
 //! speaking the file part of the Xvid MediaHub API.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod catalog;
@@ -38,6 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 .wrap(from_fn(logging::observe))
                 .route("/healthz", web::get().to(api::health::healthz))
                 .route("/metrics", web::get().to(api::health::metrics))
+                .route("/static/{file}", web::get().to(api::assets::asset))
+                .configure(admin::configure)
                 .service(
                     web::scope("/v1")
                         .wrap(from_fn(render_errors))

@@ -27,6 +27,10 @@ fn run(cli: Cli) -> Result<(), StartupError> {
     match cli.command {
         Command::Serve => actix_web::rt::System::new().block_on(filegate::server::run(config)),
         Command::Sign(args) => filegate::commands::sign::run(args, &SystemClock),
+        Command::Admin(cmd) => {
+            let state = AppState::open(config, Arc::new(SystemClock))?;
+            filegate::commands::admin::run(&state, cmd)
+        }
         Command::App(cmd) => {
             let state = AppState::open(config, Arc::new(SystemClock))?;
             filegate::commands::app::run(&state, cmd)

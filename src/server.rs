@@ -41,6 +41,10 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     if let Some(app) = first {
         print_bootstrap(&app, &base);
     }
+    let console_ready = crate::admin::password::is_set(&*state.catalog.conn()?)?;
+    if !console_ready {
+        println!("Admin console: set a password with `filegate admin set-password`, then open {base}/admin");
+    }
     println!("filegate listening on http://{addr}");
 
     let workers = match state.config.server.workers {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::admin::session::Sessions;
 use crate::auth::secrets::SecretBox;
 use crate::catalog::Catalog;
 use crate::clock::SharedClock;
@@ -18,6 +19,7 @@ pub struct AppState {
     pub secrets: SecretBox,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
+    pub sessions: Arc<Sessions>,
 }
 
 impl AppState {
@@ -38,6 +40,7 @@ impl AppState {
             secrets,
             clock,
             metrics: Arc::default(),
+            sessions: Arc::default(),
         })
     }
 }

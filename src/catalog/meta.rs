@@ -15,3 +15,11 @@ pub fn set_if_absent(conn: &Connection, key: &str, value: &str) -> rusqlite::Res
     )?;
     Ok(n == 1)
 }
+
+pub fn set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
+}
