@@ -43,7 +43,8 @@ fn html(status: StatusCode, m: Markup) -> HttpResponse {
             "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         ))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        // `no-referrer` would make Chromium send `Origin: null` on our own form posts.
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .body(m.into_string())
 }
@@ -134,6 +135,7 @@ fn check_post(req: &HttpRequest, expected: &str, f: &[(String, String)]) -> Resu
         }
     };
     if !origin_ok || !same(field(f, "csrf"), expected) {
+        tracing::warn!(origin_ok, "console form refused: CSRF token or origin mismatch");
         return Err(html(
             StatusCode::FORBIDDEN,
             views::message(
