@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod links;
 pub mod logging;
 pub mod server;
 pub mod state;
