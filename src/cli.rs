@@ -57,6 +57,9 @@ pub enum Command {
     /// Manage applications (API clients).
     #[command(subcommand)]
     App(AppCommand),
+    /// Manage the keys that sign download links.
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,4 +77,16 @@ pub enum AppCommand {
     Disable { client_id: String },
     /// Enable an application again.
     Enable { client_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a new signing key: new links use it; links signed with older keys keep
+    /// working until they expire or their key is retired.
+    Rotate,
+    /// List signing keys.
+    List,
+    /// Retire a key: links signed with it stop working (on a running server within
+    /// seconds). Retiring the current key creates a new one to sign with.
+    Retire { id: u32 },
 }

@@ -6,6 +6,7 @@ use crate::auth::secrets::SecretBox;
 use crate::catalog::Catalog;
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::delivery::keyring::LiveKeys;
 use crate::error::StartupError;
 use crate::store::Store;
 
@@ -15,11 +16,14 @@ pub struct AppState {
     pub catalog: Catalog,
     pub store: Store,
     pub secrets: SecretBox,
+    /// Link signing keys, reloaded from the catalog while serving.
+    pub keys: Arc<LiveKeys>,
     pub clock: SharedClock,
 }
 
 impl AppState {
-    /// Opens the data directory: creates it, the catalog, the store and the key file.
+    /// Opens the data directory: creates it, the catalog, the store, the key file and
+    /// the first link signing key.
     pub fn open(config: Config, clock: SharedClock) -> Result<AppState, StartupError> {
         let dir = config.data_dir().to_path_buf();
         create_private_dir(&dir).map_err(|e| {
@@ -29,11 +33,13 @@ impl AppState {
         let store = Store::open(&dir).map_err(|e| StartupError::Store(format!("{}: {e}", dir.display())))?;
         let secrets = SecretBox::load_or_create(&dir)
             .map_err(|e| StartupError::Store(format!("key file in {}: {e}", dir.display())))?;
+        let keys = Arc::new(LiveKeys::open(&catalog, &secrets, clock.now_ms())?);
         Ok(AppState {
             config: Arc::new(config),
             catalog,
             store,
             secrets,
+            keys,
             clock,
         })
     }

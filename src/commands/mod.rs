@@ -1,3 +1,4 @@
 //! CLI commands that work on the data directory directly (also while the server runs).
 
 pub mod app;
+pub mod keys;

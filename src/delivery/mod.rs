@@ -1,8 +1,9 @@
-//! Serving a link: presentation (Content-Disposition), validators and
+//! Serving a link: signing keys, presentation (Content-Disposition), validators and
 //! conditional requests, byte ranges. The handler that ties them to the files table
 //! comes with the downloads endpoint.
 
 pub mod disposition;
+pub mod keyring;
 pub mod range;
 pub mod validators;
 
