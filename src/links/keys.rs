@@ -16,8 +16,8 @@ pub(crate) const MAC_DOMAIN: &[u8] = b"filegate-link-v1\0";
 pub const SECRET_LEN: usize = 32;
 
 /// One signing key: its id and an HMAC-SHA256 state that has already absorbed the
-/// key (inner and outer pads) and [`MAC_DOMAIN`]; each MAC starts from a clone of it,
-/// so the per-link cost is the hashing of the link itself.
+/// key (inner and outer pads) and the domain prefix `"filegate-link-v1" 0x00`; each
+/// MAC starts from a clone of it, so the per-link cost is the hashing of the link itself.
 #[derive(Clone)]
 pub struct SigningKey {
     id: u32,
