@@ -62,6 +62,9 @@ pub enum Command {
     Admin(AdminCommand),
     /// Sign an API URL with an application's secret (MediaHub HMAC scheme) and print it.
     Sign(SignArgs),
+    /// Manage the keys that sign download links.
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 #[derive(Debug, Args)]
@@ -110,4 +113,16 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a new signing key: new links use it; links signed with older keys keep
+    /// working until they expire or their key is retired.
+    Rotate,
+    /// List signing keys.
+    List,
+    /// Retire a key: links signed with it stop working (on a running server within
+    /// seconds). Retiring the current key creates a new one to sign with.
+    Retire { id: u32 },
 }

@@ -35,5 +35,9 @@ fn run(cli: Cli) -> Result<(), StartupError> {
             let state = AppState::open(config, Arc::new(SystemClock))?;
             filegate::commands::app::run(&state, cmd)
         }
+        Command::Keys(cmd) => {
+            let state = AppState::open(config, Arc::new(SystemClock))?;
+            filegate::commands::keys::run(&state, cmd)
+        }
     }
 }

@@ -15,6 +15,13 @@ use crate::state::AppState;
 
 pub async fn run(config: Config) -> Result<(), StartupError> {
     let state = AppState::open(config, Arc::new(SystemClock))?;
+    if let Some(id) = state.keys.unreadable().first() {
+        return Err(StartupError::Other(format!(
+            "link signing key {id} does not decrypt with {}; restore that file, or retire the key \
+             (filegate keys retire {id}) if its links may die",
+            crate::auth::secrets::KEY_FILE
+        )));
+    }
     let swept = state
         .store
         .sweep_temp()
@@ -52,6 +59,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         n => n,
     };
     let sweeper = actix_web::rt::spawn(sweep_loop(state.clone()));
+    let key_reloader = actix_web::rt::spawn(key_reload_loop(state.clone()));
     let app_state = state.clone();
     let server = HttpServer::new(move || App::new().configure(|c| crate::configure(c, app_state.clone())))
         .workers(workers)
@@ -66,6 +74,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     crate::notify::notify(&format!("READY=1\nSTATUS=listening on {addr}"));
     let result = server.await.map_err(|e| StartupError::Other(e.to_string()));
     sweeper.abort();
+    key_reloader.abort();
     tracing::info!("stopped");
     result
 }
@@ -120,6 +129,19 @@ async fn sweep_loop(state: AppState) {
             Ok(n) if n > 0 => tracing::info!(tokens = n, "swept expired tokens"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "token sweep failed"),
+        }
+    }
+}
+
+/// Follows `filegate keys rotate|retire` run against the same data directory: a
+/// retired key stops verifying within `RELOAD_EVERY_SECS` (see `delivery::keyring`).
+async fn key_reload_loop(state: AppState) {
+    let every = Duration::from_secs(crate::delivery::keyring::RELOAD_EVERY_SECS);
+    let mut tick = actix_web::rt::time::interval(every);
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.keys.reload(state.clock.now_ms()).await {
+            tracing::warn!(error = %e, "reloading signing keys failed");
         }
     }
 }

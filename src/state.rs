@@ -7,6 +7,7 @@ use crate::auth::secrets::SecretBox;
 use crate::catalog::Catalog;
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::delivery::keyring::LiveKeys;
 use crate::error::StartupError;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -17,13 +18,16 @@ pub struct AppState {
     pub catalog: Catalog,
     pub store: Store,
     pub secrets: SecretBox,
+    /// Link signing keys, reloaded from the catalog while serving.
+    pub keys: Arc<LiveKeys>,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
     pub sessions: Arc<Sessions>,
 }
 
 impl AppState {
-    /// Opens the data directory: creates it, the catalog, the store and the key file.
+    /// Opens the data directory: creates it, the catalog, the store, the key file and
+    /// the first link signing key.
     pub fn open(config: Config, clock: SharedClock) -> Result<AppState, StartupError> {
         let dir = config.data_dir().to_path_buf();
         create_private_dir(&dir).map_err(|e| {
@@ -33,11 +37,13 @@ impl AppState {
         let store = Store::open(&dir).map_err(|e| StartupError::Store(format!("{}: {e}", dir.display())))?;
         let secrets = SecretBox::load_or_create(&dir)
             .map_err(|e| StartupError::Store(format!("key file in {}: {e}", dir.display())))?;
+        let keys = Arc::new(LiveKeys::open(&catalog, &secrets, clock.now_ms())?);
         Ok(AppState {
             config: Arc::new(config),
             catalog,
             store,
             secrets,
+            keys,
             clock,
             metrics: Arc::default(),
             sessions: Arc::default(),

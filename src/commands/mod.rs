@@ -2,4 +2,5 @@
 
 pub mod admin;
 pub mod app;
+pub mod keys;
 pub mod sign;
