@@ -13,7 +13,7 @@ use crate::error::StartupError;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/filegate/filegate.toml";
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -73,18 +73,6 @@ pub struct LogConfig {
     pub format: String,
     /// Default filter, e.g. `info` or `filegate=debug`; `RUST_LOG` overrides it.
     pub level: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            storage: StorageConfig::default(),
-            links: LinksConfig::default(),
-            tokens: TokensConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {

@@ -104,7 +104,7 @@ async fn bad_grant_scope_and_expires_in_are_400_with_reasons() {
     let app = env.service().await;
     let base = format!("client_id={id}&client_secret={}", enc(&secret));
     let cases = [
-        (format!("{base}"), 400, "missing_parameter", Some("grant_type")),
+        (base.to_string(), 400, "missing_parameter", Some("grant_type")),
         (
             format!("grant_type=password&{base}"),
             400,

@@ -149,9 +149,11 @@ impl Server {
         let mut banner = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("server did not start; printed {banner:?}"));
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("server did not start; printed {banner:?}");
+            };
             if let Some(addr) = line.strip_prefix("filegate listening on ") {
                 // Keep draining stdout so the server never blocks on a full pipe.
                 std::thread::spawn(move || while rx.recv().is_ok() {});
