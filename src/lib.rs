@@ -9,6 +9,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod ids;
 pub mod logging;
 pub mod server;
@@ -34,6 +35,26 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 .wrap(from_fn(render_errors))
                 .service(
                     resource(&["/oauth2/token", "/oauth2/token/"]).route(web::post().to(api::oauth2::token)),
+                )
+                .service(resource(&["/files", "/files/"]).route(web::get().to(api::files::list)))
+                .service(
+                    resource(&["/files/uploads", "/files/uploads/"])
+                        .route(web::post().to(api::uploads::create)),
+                )
+                .service(
+                    resource(&["/files/uploads/{id}", "/files/uploads/{id}/"])
+                        .route(web::get().to(api::uploads::get))
+                        .route(web::put().to(api::uploads::complete)),
+                )
+                .service(
+                    resource(&["/files/uploads/{id}/form", "/files/uploads/{id}/form/"])
+                        .route(web::post().to(api::uploads::form_post)),
+                )
+                // Only id-shaped segments, so `/files/downloads` & co. never land here.
+                .service(
+                    resource(&["/files/{id:[0-9a-f]{24}}", "/files/{id:[0-9a-f]{24}}/"])
+                        .route(web::get().to(api::files::get))
+                        .route(web::delete().to(api::files::delete)),
                 )
                 .default_service(web::to(no_route)),
         )
