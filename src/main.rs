@@ -30,5 +30,6 @@ fn run(cli: Cli) -> Result<(), StartupError> {
             let state = AppState::open(config, Arc::new(SystemClock))?;
             filegate::commands::app::run(&state, cmd)
         }
+        Command::Upload(args) => filegate::commands::upload::run(&config, args),
     }
 }

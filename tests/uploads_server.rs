@@ -523,3 +523,89 @@ fn walk_blobs(p: &Path) -> usize {
     }
     n
 }
+
+fn cli_upload(s: &Server, creds: &(String, String), args: &[&str]) -> std::process::Output {
+    std::process::Command::new(binary())
+        .arg("upload")
+        .args(args)
+        .arg("--server")
+        .arg(&s.base)
+        .env("FILEGATE_CLIENT_ID", &creds.0)
+        .env("FILEGATE_CLIENT_SECRET", &creds.1)
+        .env_remove("FILEGATE_CONFIG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_upload_sends_a_file_with_credentials_from_the_environment() {
+    let s = Server::start();
+    let creds = credentials(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes é.pdf");
+    std::fs::write(&path, b"%PDF-1.5 some pages").unwrap();
+    let want = sha256_file(&path);
+    let p = path.to_str().unwrap();
+    let out = cli_upload(&s, &creds, &[p, "--object-key", "docs/notes.pdf"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("sha256: {want}")), "{stdout}");
+    assert!(stdout.contains("object_key: docs/notes.pdf"), "{stdout}");
+    assert!(stdout.contains("name: notes é.pdf"), "{stdout}");
+    assert!(stdout.contains("mime_type: application/pdf"), "{stdout}");
+    assert!(
+        !stderr.contains('%'),
+        "no progress bar when stderr is not a terminal: {stderr}"
+    );
+    let id = stdout.lines().find_map(|l| l.strip_prefix("id: ")).unwrap();
+    let tok = token(&s, &creds);
+    let (code, body) = curl(&[
+        "-H",
+        &format!("Authorization: Bearer {tok}"),
+        &s.url(&format!("/v1/files/{id}")),
+    ]);
+    assert_eq!(code, 200, "{body}");
+
+    // Refusals are reported with their reason and a failing exit status.
+    let out = cli_upload(&s, &creds, &[p, "--object-key", "docs/notes.pdf"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("409 object_key_exists (object_key)"), "{stderr}");
+    let out = cli_upload(&s, &(creds.0.clone(), "wrong".into()), &[p]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_client"));
+    let out = std::process::Command::new(binary())
+        .args(["upload", p, "--server", "https://example.invalid"])
+        .env("FILEGATE_CLIENT_ID", &creds.0)
+        .env("FILEGATE_CLIENT_SECRET", &creds.1)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https:// is not supported"));
+}
+
+#[test]
+fn cli_upload_draws_a_progress_bar_on_a_terminal() {
+    let s = Server::start();
+    let creds = credentials(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blob.bin");
+    std::fs::write(&path, vec![5u8; 3 << 20]).unwrap();
+    // `script` gives the command a pseudo-terminal.
+    let cmd = format!(
+        "{} upload {} --server {}",
+        binary().display(),
+        path.display(),
+        s.base
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("FILEGATE_CLIENT_ID", &creds.0)
+        .env("FILEGATE_CLIENT_SECRET", &creds.1)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("100%  3.0 MiB / 3.0 MiB"), "{text}");
+    assert!(text.contains("size: 3145728"), "{text}");
+}
