@@ -83,8 +83,11 @@ async fn render_errors(
     let err = res.response().extensions().get::<ApiError>().cloned();
     match err {
         Some(err) if rendering != Rendering::default() => {
-            let (req, _) = res.into_parts();
-            Ok(ServiceResponse::new(req, rendering.error(&err)).map_into_boxed_body())
+            let (req, old) = res.into_parts();
+            // The old body may hold an unread request body that must outlive the answer
+            // (see api::multipart::keep_unread_on_error).
+            let new = api::multipart::holding(rendering.error(&err), Box::new(old.into_body()));
+            Ok(ServiceResponse::new(req, new).map_into_boxed_body())
         }
         _ => Ok(res.map_into_boxed_body()),
     }

@@ -197,13 +197,16 @@ fn curl_multipart_one_shot_three_step_and_chunked() {
     assert_eq!(tmp_entries(&s.data_dir), 0);
 }
 
-/// Sends a chunked multipart body that never ends, until the server answers or stops
-/// reading; returns (bytes sent, the response head).
-fn endless_upload(base: &str, tok: &str, max_send: u64) -> (u64, String) {
-    let addr = base.trim_start_matches("http://");
-    let mut sock = TcpStream::connect(addr).unwrap();
+/// Sends a chunked multipart body that never ends (up to `cap` bytes, at most about
+/// 64 MiB/s, a fast network rather than loopback) from one thread while reading the
+/// answer on another. Returns (bytes sent when the answer arrived,
+/// the answer's head, bytes sent in all, whether the server cut the connection).
+fn endless_upload(base: &str, tok: &str, cap: u64) -> (u64, String, u64, bool) {
+    use std::sync::atomic::AtomicU64;
+    let addr = base.trim_start_matches("http://").to_string();
+    let mut sock = TcpStream::connect(&addr).unwrap();
     sock.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let head = format!(
         "POST /v1/files/uploads/ HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {tok}\r\n\
          Content-Type: multipart/form-data; boundary=B\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -212,22 +215,36 @@ fn endless_upload(base: &str, tok: &str, max_send: u64) -> (u64, String) {
     let preamble = "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\n\r\n";
     sock.write_all(format!("{:x}\r\n{preamble}\r\n", preamble.len()).as_bytes())
         .unwrap();
-    let block = vec![b'z'; 64 * 1024];
-    let chunk_head = format!("{:x}\r\n", block.len());
-    let mut sent = 0u64;
-    while sent < max_send {
-        let ok = sock
-            .write_all(chunk_head.as_bytes())
-            .and_then(|_| sock.write_all(&block))
-            .and_then(|_| sock.write_all(b"\r\n"));
-        if ok.is_err() {
-            break;
-        }
-        sent += block.len() as u64;
-    }
+    let sent = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (mut sock, sent) = (sock.try_clone().unwrap(), sent.clone());
+        std::thread::spawn(move || {
+            let block = vec![b'z'; 64 * 1024];
+            let chunk_head = format!("{:x}\r\n", block.len());
+            while sent.load(Ordering::SeqCst) < cap {
+                let ok = sock
+                    .write_all(chunk_head.as_bytes())
+                    .and_then(|_| sock.write_all(&block))
+                    .and_then(|_| sock.write_all(b"\r\n"));
+                if ok.is_err() {
+                    return true;
+                }
+                sent.fetch_add(block.len() as u64, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            false
+        })
+    };
     let mut resp = vec![0u8; 4096];
     let n = sock.read(&mut resp).unwrap_or(0);
-    (sent, String::from_utf8_lossy(&resp[..n]).into_owned())
+    let at_answer = sent.load(Ordering::SeqCst);
+    let cut = writer.join().unwrap();
+    (
+        at_answer,
+        String::from_utf8_lossy(&resp[..n]).into_owned(),
+        sent.load(Ordering::SeqCst),
+        cut,
+    )
 }
 
 #[test]
@@ -236,13 +253,22 @@ fn size_limit_stops_reading_a_streamed_body_answers_413_and_leaves_no_temp_file(
     let data = dir.path().join("data");
     let s = Server::start_in(&data, &[("FILEGATE_STORAGE__MAX_UPLOAD_SIZE", "1000000")]);
     let tok = token(&s, &credentials(&s));
-    let (sent, resp) = endless_upload(&s.base, &tok, 512 << 20);
+    let start = Instant::now();
+    let (at_answer, resp, total, cut) = endless_upload(&s.base, &tok, 4 << 30);
     assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
     assert!(resp.contains("upload_too_large"), "{resp}");
-    // Whatever the kernel's socket buffers took, far less than the 512 MiB offered.
-    assert!(
-        sent < 64 << 20,
-        "sent {sent} bytes before the server stopped reading"
+    assert!(resp.to_ascii_lowercase().contains("connection: close"), "{resp}");
+    // The answer came once the limit was passed: what was sent by then is the limit plus
+    // whatever the kernel's socket buffers took.
+    assert!(at_answer < 64 << 20, "{at_answer} bytes sent before the answer");
+    // Then the server closed the connection (after actix's lingering close, 1 s) instead
+    // of reading the rest of the body.
+    assert!(cut && total < 512 << 20, "the server kept reading: {total} bytes");
+    eprintln!(
+        "413 after {} KiB sent; connection cut after {} MiB, {:.1}s",
+        at_answer >> 10,
+        total >> 20,
+        start.elapsed().as_secs_f64()
     );
     assert_eq!(tmp_entries(&data), 0);
 

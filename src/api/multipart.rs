@@ -1,5 +1,5 @@
 //! Reading `multipart/form-data` upload bodies: a few small text fields, then one `file`
-//! field whose bytes stream to a temp file through a bounded channel.
+//! field whose bytes stream to a temp file in bounded batches.
 
 use actix_multipart::{Field, Multipart};
 use actix_web::http::header;
@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 
 use crate::error::{ApiError, ErrorKind};
 use crate::files::digest::Expected;
-use crate::files::ingest::{Ingest, Ingested, CHANNEL_DEPTH};
+use crate::files::ingest::{Ingest, Ingested, BATCH};
 use crate::store::Store;
 
 /// Longest text field, in bytes.
@@ -17,6 +17,10 @@ pub const MAX_FIELD: usize = 8 * 1024;
 pub const MAX_FIELDS: usize = 32;
 /// What framing and text fields may add to the file's bytes in a Content-Length.
 pub const SLACK: u64 = 1 << 20;
+/// Room for the network buffer that tips a batch over [`BATCH`], so it never reallocates.
+const SPARE: usize = 256 * 1024;
+/// A client that sends nothing for this long is dropped (its temp file with it).
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 /// The field that carries the data.
 pub const FILE_FIELD: &str = "file";
 
@@ -50,6 +54,48 @@ pub fn too_large() -> ApiError {
 
 fn bad_form() -> ApiError {
     ApiError::bad_request("invalid_multipart")
+}
+
+/// On error, the error answer with the form (and so the request body) kept alive until
+/// the answer's last byte has been written: actix then closes the connection after a
+/// short lingering close, instead of reading and discarding the rest of a chunked body
+/// for as long as the client sends it. This is what bounds what a refused upload reads.
+pub fn keep_unread_on_error(
+    answer: Result<actix_web::HttpResponse, ApiError>,
+    form: Form,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    use actix_web::ResponseError;
+    answer.or_else(|e| Ok(holding(e.error_response(), Box::new(form))))
+}
+
+/// `res` whose body keeps `keep` alive until it has been sent.
+pub fn holding(res: actix_web::HttpResponse, keep: Box<dyn std::any::Any>) -> actix_web::HttpResponse {
+    res.map_body(|_, body| Holding {
+        body: actix_web::body::BoxBody::new(body),
+        _keep: keep,
+    })
+    .map_into_boxed_body()
+}
+
+/// A response body that holds something until the body itself is dropped.
+pub struct Holding {
+    body: actix_web::body::BoxBody,
+    _keep: Box<dyn std::any::Any>,
+}
+
+impl actix_web::body::MessageBody for Holding {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<web::Bytes, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
 }
 
 /// The `file` part: its stream, the file name it carries and the digests in its headers.
@@ -134,39 +180,64 @@ async fn read_text(field: &mut Field, name: &str) -> Result<String, ApiError> {
     String::from_utf8(buf).map_err(|_| ApiError::invalid("invalid_utf8", name.to_string()))
 }
 
-/// Streams the part's bytes into a new temp file, hashing them, on the blocking pool.
-/// More than `limit` bytes → 413 after reading at most one network buffer past it; the
-/// temp file is removed on every failure. Consumes the field: the form can be read on
-/// only once it is gone.
+/// Streams the part's bytes into a new temp file, hashing them on the blocking pool, one
+/// batch written while the next is read. More than `limit` bytes → 413 after reading at
+/// most one network buffer past it; the temp file is removed on every failure. Consumes
+/// the field: the form can be read on only once it is gone.
 pub async fn stream_to_temp(mut field: Field, store: &Store, limit: u64) -> Result<Ingested, ApiError> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<web::Bytes>(CHANNEL_DEPTH);
     let st = store.clone();
-    let writer = web::block(move || Ingest::run(&st, rx));
+    let mut ingest = Some(web::block(move || Ingest::new(&st)).await??);
+    let mut pending: Option<_> = None;
+    let mut batch = Vec::with_capacity(BATCH + SPARE);
     let mut size: u64 = 0;
-    let mut failure = None;
-    while let Some(chunk) = field.next().await {
-        match chunk {
-            Err(_) => {
-                failure = Some(ApiError::bad_request("incomplete_body"));
-                break;
-            }
-            Ok(b) => {
+    loop {
+        let next = actix_web::rt::time::timeout(IDLE_TIMEOUT, field.next()).await;
+        let end = matches!(next, Ok(None));
+        let failure = match next {
+            Err(_) => Some(ApiError::bad_request("upload_stalled")),
+            Ok(Some(Err(_))) => Some(ApiError::bad_request("incomplete_body")),
+            Ok(Some(Ok(b))) => {
                 size += b.len() as u64;
-                if size > limit {
-                    failure = Some(too_large());
-                    break;
-                }
-                if tx.send(b).await.is_err() {
-                    break; // the writer stopped: its error is reported below
-                }
+                batch.extend_from_slice(&b);
+                (size > limit).then(too_large)
             }
+            Ok(None) => None,
+        };
+        if let Some(e) = failure {
+            // Let the write in flight end, so that the temp file is gone when we answer.
+            if let Some(p) = pending.take() {
+                let _ = p.await;
+            }
+            return Err(e);
+        }
+        if batch.len() >= BATCH || (end && !batch.is_empty()) {
+            if let Some(p) = pending.take() {
+                ingest = Some(finish_write(p).await?);
+            }
+            let mut ing = ingest.take().ok_or_else(|| ApiError::internal("ingest lost"))?;
+            let buf = std::mem::replace(&mut batch, Vec::with_capacity(BATCH + SPARE));
+            pending = Some(web::block(move || {
+                let r = ing.write(&buf);
+                (ing, r)
+            }));
+        }
+        if end {
+            break;
         }
     }
-    drop(tx);
     drop(field);
-    let written = writer.await?;
-    if let Some(e) = failure {
-        return Err(e); // `written` is dropped here, and with it the temp file
+    if let Some(p) = pending.take() {
+        ingest = Some(finish_write(p).await?);
     }
-    Ok(written?)
+    let ing = ingest.ok_or_else(|| ApiError::internal("ingest lost"))?;
+    Ok(web::block(move || ing.finish()).await??)
+}
+
+/// Waits for one batch write; a failed write drops (and so removes) the temp file.
+async fn finish_write(
+    p: impl std::future::Future<Output = Result<(Ingest, std::io::Result<()>), actix_web::error::BlockingError>>,
+) -> Result<Ingest, ApiError> {
+    let (ing, r) = p.await?;
+    r?;
+    Ok(ing)
 }

@@ -125,12 +125,23 @@ pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    // Reads nothing yet; it holds the body so that a refusal never drains it (UnreadBody).
+    let mut form = Form::new(&req, payload);
+    let answer = create_inner(&state, &req, &mut form).await;
+    multipart::keep_unread_on_error(answer, form)
+}
+
+async fn create_inner(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    form: &mut Form,
+) -> Result<HttpResponse, ApiError> {
     let query = Params::parse(req.query_string(), &[UPLOAD_PARAMS])?;
-    let rendering = Rendering::negotiate(&req, &query)?;
-    let principal = authenticate(&state, &req, &query).await?;
+    let rendering = Rendering::negotiate(req, &query)?;
+    let principal = authenticate(state, req, &query).await?;
     principal.require(Scope::MediahubWrite)?;
-    if multipart::is_multipart(&req) {
-        return one_shot(state, req, payload, query, rendering, principal).await;
+    if multipart::is_multipart(req) {
+        return one_shot(state, req, form, query, rendering, principal).await;
     }
     let now = state.clock.now_ms();
     let opts = options(&query, now)?;
@@ -160,7 +171,7 @@ pub async fn create(
             )
         })
         .await?;
-    let base = base_url(&req, &state.config);
+    let base = base_url(req, &state.config);
     Ok(rendering.respond(
         StatusCode::CREATED,
         json!({ "upload": upload_json(&u, Some(&token), &[], None, &base) }),
@@ -168,17 +179,16 @@ pub async fn create(
 }
 
 async fn one_shot(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    form: &mut Form,
     query: Params,
     rendering: Rendering,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let max = state.config.storage.max_upload_size;
-    multipart::check_length(&req, max)?;
-    let request_expected = request_digests(&req)?;
-    let mut form = Form::new(&req, payload);
+    multipart::check_length(req, max)?;
+    let request_expected = request_digests(req)?;
     let (fields, part) = form.until_file().await?;
     let part = part.ok_or_else(|| ApiError::invalid("missing_file", multipart::FILE_FIELD))?;
     let mut pairs = query.pairs().to_vec();
@@ -259,7 +269,7 @@ async fn one_shot(
         })
         .await?;
     tracing::info!(file = %f.id, size = f.size, "stored upload");
-    let base = base_url(&req, &state.config);
+    let base = base_url(req, &state.config);
     Ok(rendering.respond(
         StatusCode::CREATED,
         json!({ "upload": upload_json(&u, None, &[], Some(&f), &base) }),
@@ -346,18 +356,28 @@ pub async fn form_post(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let mut form = Form::new(&req, payload);
+    let answer = form_post_inner(&state, &req, path.into_inner(), &mut form).await;
+    multipart::keep_unread_on_error(answer, form)
+}
+
+async fn form_post_inner(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    id: String,
+    form: &mut Form,
+) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[])?;
-    let rendering = Rendering::negotiate(&req, &params)?;
-    let id = path.into_inner();
+    let rendering = Rendering::negotiate(req, &params)?;
     if !ids::is_id(&id) {
         return Err(uploads::not_found());
     }
     let max = state.config.storage.max_upload_size;
-    multipart::check_length(&req, max)?;
-    if !multipart::is_multipart(&req) {
+    multipart::check_length(req, max)?;
+    if !multipart::is_multipart(req) {
         return Err(ApiError::bad_request("multipart_expected"));
     }
-    let request_expected = request_digests(&req)?;
+    let request_expected = request_digests(req)?;
     let uid = id.clone();
     let u = state
         .catalog
@@ -365,7 +385,6 @@ pub async fn form_post(
         .await?
         .ok_or_else(uploads::not_found)?;
 
-    let mut form = Form::new(&req, payload);
     let (fields, part) = form.until_file().await?;
     let fields = Params::from_pairs(fields, &[FORM_POST_FIELDS])?;
     let Some(token) = fields.get("upload_token") else {
@@ -414,8 +433,8 @@ pub async fn form_post(
         .catalog
         .call(move |c| uploads::save_chunk(c, &st.store, &uid, chunk, chunks, name, data, max, now))
         .await?;
-    let base = base_url(&req, &state.config);
-    Ok(rendering.ok(present(&state, u, &base).await?))
+    let base = base_url(req, &state.config);
+    Ok(rendering.ok(present(state, u, &base).await?))
 }
 
 /// `PUT /v1/files/uploads/ID` with `{"upload":{"nb_chunks":N}}`: assembles the chunks

@@ -1,8 +1,9 @@
-//! Writing an incoming stream to a temp file while hashing it (blocking side).
+//! Writing an incoming stream to a temp file while hashing it (the blocking side).
 //!
-//! The async handler reads the request body and hands buffers over a bounded channel to
-//! [`Ingest::run`], which runs on the blocking pool: memory stays at the channel's few
-//! buffers whatever the upload's size, and no async worker waits on the disk.
+//! The async handler gathers the request body into batches of [`BATCH`] bytes and hands
+//! each to [`Ingest::write`] on the blocking pool, one batch in flight while the next is
+//! read: memory stays at about two batches whatever the upload's size, no async worker
+//! waits on the disk, and a stalled client holds no thread.
 
 use std::io::{self, Read, Write};
 
@@ -10,8 +11,8 @@ use super::digest::{Digests, Hashes};
 use super::sniff::HEAD_LEN;
 use crate::store::{Store, TempBlob};
 
-/// Buffers in flight between the network and the disk.
-pub const CHANNEL_DEPTH: usize = 16;
+/// Bytes gathered from the network before one blocking write.
+pub const BATCH: usize = 1 << 20;
 
 /// Bytes stored in a temp file, with their digests and first bytes.
 pub struct Ingested {
@@ -55,18 +56,6 @@ impl Ingest {
             digests: self.hashes.finish(),
             head: self.head,
         })
-    }
-
-    /// Drains `rx` into a new temp file until the sender is dropped. Blocking.
-    pub fn run(
-        store: &Store,
-        mut rx: tokio::sync::mpsc::Receiver<actix_web::web::Bytes>,
-    ) -> io::Result<Ingested> {
-        let mut ing = Ingest::new(store)?;
-        while let Some(buf) = rx.blocking_recv() {
-            ing.write(&buf)?;
-        }
-        ing.finish()
     }
 
     /// Copies `src` into this temp file in large buffers. Blocking.
