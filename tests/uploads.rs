@@ -520,6 +520,28 @@ async fn checksums_are_verified_and_a_mismatch_keeps_nothing() {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
 
+    // As form fields before `file` (S3 POST style), and conflicting with a header.
+    let req = bearer(TestRequest::post().uri("/v1/files/uploads/?object_key=f"), &tok);
+    let body = form(
+        &[("X-Checksum-SHA256", bad_sha.as_str())],
+        Some(("h.txt", data)),
+        &[],
+    );
+    let (s, v) = call(&env, multipart(req, body)).await;
+    assert_eq!((s, reason(&v)), (StatusCode::BAD_REQUEST, "bad_digest"));
+    let req = bearer(TestRequest::post().uri("/v1/files/uploads/?object_key=f"), &tok)
+        .insert_header(("X-Checksum-SHA256", good_sha.clone()));
+    let body = form(
+        &[("x-checksum-sha256", bad_sha.as_str())],
+        Some(("h.txt", data)),
+        &[],
+    );
+    let (s, v) = call(&env, multipart(req, body)).await;
+    assert_eq!((s, reason(&v)), (StatusCode::BAD_REQUEST, "conflicting_digests"));
+    let req = bearer(TestRequest::post().uri("/v1/files/uploads/?object_key=f"), &tok);
+    let body = form(&[("Content-MD5", good_md5)], Some(("h.txt", data)), &[]);
+    assert_eq!(call(&env, multipart(req, body)).await.0, StatusCode::CREATED);
+
     // On a chunk, and on completion (digests of the whole file).
     let up = open_upload(&env, &tok, "?object_key=c").await;
     let id = up["id"].as_str().unwrap();
@@ -538,7 +560,7 @@ async fn checksums_are_verified_and_a_mismatch_keeps_nothing() {
     let (_, p) = get_json(&env, &tok, &format!("/v1/files/uploads/{id}")).await;
     assert_eq!(p["upload"]["status"], "FAILED");
     assert_eq!(p["upload"]["failure_reason"], "bad_digest");
-    assert_eq!(file_count(&env), 1, "only the good one-shot file");
+    assert_eq!(file_count(&env), 2, "only the good one-shot files");
     assert!(!env.data_dir().join("uploads").join(id).exists());
 }
 

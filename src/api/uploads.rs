@@ -67,6 +67,28 @@ fn request_digests(req: &HttpRequest) -> Result<Expected, ApiError> {
         .map_err(|which| ApiError::invalid("invalid_digest", which))
 }
 
+/// Digests sent as form fields before `file` (as in an S3 POST form), taken out of `fields`.
+fn field_digests(fields: &mut Vec<(String, String)>) -> Result<Expected, ApiError> {
+    let mut take = |name: &str| -> Result<Option<String>, ApiError> {
+        let mut found = None;
+        let mut err = None;
+        fields.retain(|(k, v)| {
+            if !k.eq_ignore_ascii_case(name) {
+                return true;
+            }
+            if found.replace(v.clone()).is_some() {
+                err = Some(ApiError::invalid("duplicate_parameter", name.to_string()));
+            }
+            false
+        });
+        err.map_or(Ok(found), Err)
+    };
+    let md5 = take("Content-MD5")?;
+    let sha = take("X-Checksum-SHA256")?;
+    Expected::parse(md5.as_deref(), sha.as_deref())
+        .map_err(|which| ApiError::invalid("invalid_digest", which))
+}
+
 fn bad_digest(which: &str) -> ApiError {
     ApiError::invalid("bad_digest", which.to_string())
 }
@@ -189,15 +211,17 @@ async fn one_shot(
     let max = state.config.storage.max_upload_size;
     multipart::check_length(req, max)?;
     let request_expected = request_digests(req)?;
-    let (fields, part) = form.until_file().await?;
+    let (mut fields, part) = form.until_file().await?;
     let part = part.ok_or_else(|| ApiError::invalid("missing_file", multipart::FILE_FIELD))?;
+    let in_fields = field_digests(&mut fields)?;
     let mut pairs = query.pairs().to_vec();
     pairs.extend(fields);
     let all = Params::from_pairs(pairs, &[UPLOAD_PARAMS])?;
     let now = state.clock.now_ms();
     let opts = options(&all, now)?;
     let expected = request_expected
-        .merge(part.expected.clone())
+        .merge(in_fields)
+        .and_then(|e| e.merge(part.expected.clone()))
         .map_err(|which| ApiError::invalid("conflicting_digests", which))?;
 
     let (pid, key) = (opts.pipeline_id.clone(), opts.object_key.clone());
@@ -385,7 +409,8 @@ async fn form_post_inner(
         .await?
         .ok_or_else(uploads::not_found)?;
 
-    let (fields, part) = form.until_file().await?;
+    let (mut fields, part) = form.until_file().await?;
+    let in_fields = field_digests(&mut fields)?;
     let fields = Params::from_pairs(fields, &[FORM_POST_FIELDS])?;
     let Some(token) = fields.get("upload_token") else {
         return Err(ApiError::invalid_token("missing_upload_token").with_param("upload_token"));
@@ -410,7 +435,8 @@ async fn form_post_inner(
         return Err(ApiError::conflict("upload_not_open"));
     }
     let expected = request_expected
-        .merge(part.expected.clone())
+        .merge(in_fields)
+        .and_then(|e| e.merge(part.expected.clone()))
         .map_err(|which| ApiError::invalid("conflicting_digests", which))?;
 
     let uid = id.clone();
