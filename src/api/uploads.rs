@@ -261,36 +261,7 @@ async fn one_shot(
     let st = state.clone();
     let (u, f) = state
         .catalog
-        .call(move |c| {
-            let mut record = None;
-            let f = files::store_file(c, &st.store, &placement, content, now, |tx| {
-                // The upload is recorded too, so that `GET /v1/files/uploads/ID` answers.
-                let (mut u, _) = uploads::create(
-                    tx,
-                    &st.secrets,
-                    &NewUpload {
-                        app_id: placement.app_id.clone(),
-                        object_key: Some(placement.object_key.clone()),
-                        pipeline_id: placement.pipeline_id.clone(),
-                        autograph: placement.autograph,
-                        expires_at: placement.expires_at,
-                    },
-                    now,
-                )?;
-                catalog_uploads::set_status(tx, &u.id, Status::Completed, None, 1, now)?;
-                tx.execute(
-                    "UPDATE uploads SET file_id = ?2 WHERE id = ?1",
-                    [&u.id, &placement.file_id],
-                )?;
-                u.status = Status::Completed;
-                u.nb_chunks = 1;
-                u.file_id = placement.file_id.clone();
-                record = Some(u);
-                Ok(())
-            })?;
-            let u = record.ok_or_else(|| ApiError::internal("upload record missing"))?;
-            Ok((u, f))
-        })
+        .call(move |c| uploads::store_one_shot(c, &st.store, &st.secrets, &placement, content, now))
         .await?;
     tracing::info!(file = %f.id, size = f.size, "stored upload");
     let base = base_url(req, &state.config);

@@ -153,7 +153,7 @@ pub fn stale(conn: &Connection, before_ms: i64, max: usize) -> rusqlite::Result<
 /// Deletes the upload and its chunk rows; returns the data ids of the chunks it had.
 pub fn delete(conn: &Connection, id: &str) -> rusqlite::Result<Vec<String>> {
     let data = chunks(conn, id)?.into_iter().map(|c| c.data_id).collect();
-    conn.execute("DELETE FROM upload_chunks WHERE upload_id = ?1", [id])?;
+    delete_chunks(conn, id)?;
     conn.execute("DELETE FROM uploads WHERE id = ?1", [id])?;
     Ok(data)
 }
@@ -210,6 +210,12 @@ pub fn put_chunk(conn: &Connection, c: &ChunkRow) -> rusqlite::Result<Option<Str
         params![c.upload_id, c.idx, c.chunks, c.data_id, c.name, c.size, c.md5, c.sha256, c.created_at],
     )?;
     Ok(old)
+}
+
+/// Forgets an upload's chunks (their files are removed by the caller after the commit).
+pub fn delete_chunks(conn: &Connection, upload_id: &str) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM upload_chunks WHERE upload_id = ?1", [upload_id])?;
+    Ok(())
 }
 
 /// Every (upload id, chunk data id) the catalog knows, to find orphaned chunk files.

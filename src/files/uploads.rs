@@ -39,6 +39,12 @@ pub fn create(
     u: &NewUpload,
     now_ms: i64,
 ) -> Result<(UploadRow, String), ApiError> {
+    let (row, token) = new_row(secrets, u, now_ms);
+    uploads::insert(conn, &row)?;
+    Ok((row, token))
+}
+
+fn new_row(secrets: &SecretBox, u: &NewUpload, now_ms: i64) -> (UploadRow, String) {
     let id = ids::new_id(now_ms.div_euclid(1000));
     let mut raw = [0u8; 24];
     ids::random_bytes(&mut raw);
@@ -58,8 +64,34 @@ pub fn create(
         created_at: now_ms,
         updated_at: now_ms,
     };
-    uploads::insert(conn, &row)?;
-    Ok((row, token))
+    (row, token)
+}
+
+/// Stores a one-shot upload's file and records the upload as `COMPLETED` in the same
+/// transaction (so that `GET /v1/files/uploads/ID` answers for it too). Blocking.
+pub fn store_one_shot(
+    conn: &mut Connection,
+    store: &Store,
+    secrets: &SecretBox,
+    p: &Placement,
+    content: Content,
+    now_ms: i64,
+) -> Result<(UploadRow, FileRow), ApiError> {
+    let spec = NewUpload {
+        app_id: p.app_id.clone(),
+        object_key: Some(p.object_key.clone()),
+        pipeline_id: p.pipeline_id.clone(),
+        autograph: p.autograph,
+        expires_at: p.expires_at,
+    };
+    let (mut row, _) = new_row(secrets, &spec, now_ms);
+    row.status = Status::Completed;
+    row.nb_chunks = 1;
+    row.file_id = p.file_id.clone();
+    let f = store_file(conn, store, p, content, now_ms, |tx| {
+        Ok(uploads::insert(tx, &row)?)
+    })?;
+    Ok((row, f))
 }
 
 /// The upload's form-post token.
@@ -215,7 +247,7 @@ pub fn complete(
         let nb = u.nb_chunks;
         store_file(conn, store, placement, content, now_ms, |tx| {
             uploads::set_status(tx, &uid, Status::Completed, None, nb, now_ms)?;
-            tx.execute("DELETE FROM upload_chunks WHERE upload_id = ?1", [&uid])?;
+            uploads::delete_chunks(tx, &uid)?;
             Ok(())
         })
     });
@@ -232,7 +264,7 @@ pub fn complete(
             let outcome = write_tx(conn, |tx| {
                 if fatal {
                     uploads::set_status(tx, &u.id, Status::Failed, Some(&e.reason), u.nb_chunks, now_ms)?;
-                    tx.execute("DELETE FROM upload_chunks WHERE upload_id = ?1", [&u.id])?;
+                    uploads::delete_chunks(tx, &u.id)?;
                 } else {
                     uploads::set_status(tx, &u.id, Status::Uploading, None, u.nb_chunks, now_ms)?;
                 }
