@@ -912,3 +912,38 @@ async fn recovery_removes_crash_leftovers_and_reopens_completing_uploads() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["upload"]["file"]["sha256"], sha256_hex(b"chunk"));
 }
+
+#[actix_web::test]
+async fn upload_answers_and_refusals_render_as_xml() {
+    let env = TestEnv::with_config(|c| c.storage.max_upload_size = 10);
+    let tok = env.token("mediahub");
+    let app = env.service().await;
+    let req = bearer(
+        TestRequest::post().uri("/v1/files/uploads/?format=xml&object_key=a"),
+        &tok,
+    );
+    let res = test::call_service(
+        &app,
+        multipart(req, form(&[], Some(("a.txt", b"tiny")), &[])).to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let xml = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    assert!(
+        xml.contains("<upload><id>") && xml.contains("<status>COMPLETED</status>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<file><id>") && xml.contains("<name>a.txt</name>"),
+        "{xml}"
+    );
+    let req = bearer(TestRequest::post().uri("/v1/files/uploads/?format=xml"), &tok);
+    let res = test::call_service(
+        &app,
+        multipart(req, form(&[], Some(("b", &[1u8; 11])), &[])).to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let xml = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    assert!(xml.contains("<reason>upload_too_large</reason>"), "{xml}");
+}
