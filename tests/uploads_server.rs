@@ -635,3 +635,79 @@ fn cli_upload_draws_a_progress_bar_on_a_terminal() {
     assert!(text.contains("100%  3.0 MiB / 3.0 MiB"), "{text}");
     assert!(text.contains("size: 3145728"), "{text}");
 }
+
+#[test]
+fn a_chunk_cut_by_a_dropped_connection_is_discarded_and_can_be_posted_again() {
+    let s = Server::start();
+    let tok = token(&s, &credentials(&s));
+    let auth = format!("Authorization: Bearer {tok}");
+    let (_, body) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        &auth,
+        &s.url("/v1/files/uploads/?object_key=cut.bin"),
+    ]);
+    let up = json(&body)["upload"].clone();
+    let id = up["id"].as_str().unwrap().to_string();
+    let ut = up["form_post_params"]["upload_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+
+    // Half of the chunk, then the connection drops.
+    let body_head = format!(
+        "--B\r\nContent-Disposition: form-data; name=\"upload_token\"\r\n\r\n{ut}\r\n\
+         --B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.bin\"\r\n\r\n"
+    );
+    let total = body_head.len() + data.len() + "\r\n--B--\r\n".len();
+    let addr = s.base.trim_start_matches("http://");
+    let mut sock = TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "POST /v1/files/uploads/{id}/form HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: multipart/form-data; boundary=B\r\nContent-Length: {total}\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).unwrap();
+    sock.write_all(body_head.as_bytes()).unwrap();
+    sock.write_all(&data[..data.len() / 2]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    drop(sock);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmp_entries(&s.data_dir) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(tmp_entries(&s.data_dir), 0, "the partial chunk was not kept");
+    let (_, body) = curl(&["-H", &auth, &s.url(&format!("/v1/files/uploads/{id}"))]);
+    let v = json(&body);
+    assert_eq!(v["upload"]["status"], "UPLOADING");
+    assert_eq!(v["upload"]["chunks_received"], serde_json::json!([]));
+
+    // The client posts it again and completes.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.bin");
+    std::fs::write(&path, &data).unwrap();
+    let (code, body) = curl(&[
+        "-F",
+        &field("upload_token", &ut),
+        "-F",
+        &format!("file=@{}", path.display()),
+        up["form_post_url"].as_str().unwrap(),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        &auth,
+        "-d",
+        "{\"upload\":{\"nb_chunks\":1}}",
+        &s.url(&format!("/v1/files/uploads/{id}")),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        json(&body)["upload"]["file"]["sha256"],
+        sha256_file(&path).as_str()
+    );
+}
