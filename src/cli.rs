@@ -65,6 +65,8 @@ pub enum Command {
     /// Manage the keys that sign download links.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Upload a file to a running server with an application's credentials.
+    Upload(UploadArgs),
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +88,38 @@ pub struct SignArgs {
     /// Prefix the printed URL with this base, e.g. https://files.example.com.
     #[arg(long)]
     pub base_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// The file to upload; its name becomes the display name.
+    pub file: PathBuf,
+    /// Object key (a relative path, unique within the pipeline); default: the file's id.
+    #[arg(long, value_name = "KEY")]
+    pub object_key: Option<String>,
+    /// Pipeline (namespace of object keys) to upload into.
+    #[arg(long, value_name = "ID")]
+    pub pipeline: Option<String>,
+    /// Expiry in milliseconds since the epoch; 0 = never (default: the server's).
+    #[arg(long, value_name = "MS")]
+    pub expires_at: Option<u64>,
+    /// Allow AutoGraph-tagged downloads of this file.
+    #[arg(long)]
+    pub autograph: bool,
+    /// Server base URL, http:// only (default: http:// and the configured listen address).
+    #[arg(long, value_name = "URL", env = "FILEGATE_SERVER")]
+    pub server: Option<String>,
+    /// The application's client_id.
+    #[arg(long, value_name = "ID", env = "FILEGATE_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// The application's client_secret (prefer the environment: flags show in `ps`).
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "FILEGATE_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub client_secret: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod files;
 pub mod fraud;
 pub mod ids;
 pub mod links;
@@ -46,13 +47,32 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 .service(
                     web::scope("/v1")
                         .wrap(from_fn(render_errors))
-                        .service(
-                            resource(&["/oauth2/token", "/oauth2/token/"])
-                                .route(web::post().to(api::oauth2::token)),
-                        )
+                        .configure(api_v1)
                         .default_service(web::to(no_route)),
                 )
                 .default_service(web::to(no_route)),
+        );
+}
+
+/// The MediaHub-compatible API under `/v1`; every path also answers with a trailing slash.
+fn api_v1(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource(&["/oauth2/token", "/oauth2/token/"]).route(web::post().to(api::oauth2::token)))
+        .service(resource(&["/files", "/files/"]).route(web::get().to(api::files::list)))
+        .service(resource(&["/files/uploads", "/files/uploads/"]).route(web::post().to(api::uploads::create)))
+        .service(
+            resource(&["/files/uploads/{id}", "/files/uploads/{id}/"])
+                .route(web::get().to(api::uploads::get))
+                .route(web::put().to(api::uploads::complete)),
+        )
+        .service(
+            resource(&["/files/uploads/{id}/form", "/files/uploads/{id}/form/"])
+                .route(web::post().to(api::uploads::form_post)),
+        )
+        // Only id-shaped segments, so `/files/downloads` & co. never land here.
+        .service(
+            resource(&["/files/{id:[0-9a-f]{24}}", "/files/{id:[0-9a-f]{24}}/"])
+                .route(web::get().to(api::files::get))
+                .route(web::delete().to(api::files::delete)),
         );
 }
 
@@ -78,8 +98,11 @@ async fn render_errors(
     let err = res.response().extensions().get::<ApiError>().cloned();
     match err {
         Some(err) if rendering != Rendering::default() => {
-            let (req, _) = res.into_parts();
-            Ok(ServiceResponse::new(req, rendering.error(&err)).map_into_boxed_body())
+            let (req, old) = res.into_parts();
+            // The old body may hold an unread request body that must outlive the answer
+            // (see api::multipart::keep_unread_on_error).
+            let new = api::multipart::holding(rendering.error(&err), Box::new(old.into_body()));
+            Ok(ServiceResponse::new(req, new).map_into_boxed_body())
         }
         _ => Ok(res.map_into_boxed_body()),
     }

@@ -39,5 +39,6 @@ fn run(cli: Cli) -> Result<(), StartupError> {
             let state = AppState::open(config, Arc::new(SystemClock))?;
             filegate::commands::keys::run(&state, cmd)
         }
+        Command::Upload(args) => filegate::commands::upload::run(&config, args),
     }
 }

@@ -22,12 +22,19 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
             crate::auth::secrets::KEY_FILE
         )));
     }
-    let swept = state
-        .store
-        .sweep_temp()
-        .map_err(|e| StartupError::Store(format!("sweeping tmp/: {e}")))?;
-    if swept > 0 {
-        tracing::info!(files = swept, "removed leftovers of interrupted writes");
+    let recovered = {
+        let mut conn = state.catalog.conn()?;
+        crate::files::sweep::recover(&mut conn, &state.store, state.clock.now_ms())
+            .map_err(|e| StartupError::Store(format!("recovering interrupted writes: {e}")))?
+    };
+    if recovered != Default::default() {
+        tracing::info!(
+            temp_files = recovered.temp_files,
+            reopened_uploads = recovered.reopened_uploads,
+            orphan_chunks = recovered.orphan_chunks,
+            orphan_blobs = recovered.orphan_blobs,
+            "removed leftovers of interrupted writes"
+        );
     }
 
     let listener = TcpListener::bind(&state.config.server.listen)
@@ -115,12 +122,26 @@ fn print_bootstrap(app: &NewApp, base: &str) {
     println!("More applications: filegate app create NAME --scopes mediahub");
 }
 
-/// Periodic housekeeping: expired tokens.
+/// Periodic housekeeping: expired tokens, expired files, abandoned uploads.
 async fn sweep_loop(state: AppState) {
-    let mut tick = actix_web::rt::time::interval(Duration::from_secs(300));
+    let mut tick = actix_web::rt::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
         let now = state.clock.now_ms();
+        let store = state.store.clone();
+        match state
+            .catalog
+            .call(move |c| crate::files::sweep::run(c, &store, now))
+            .await
+        {
+            Ok(r) if r != Default::default() => tracing::info!(
+                expired_files = r.expired_files,
+                stale_uploads = r.stale_uploads,
+                "swept files and uploads"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "file sweep failed"),
+        }
         match state
             .catalog
             .call(move |c| Ok(crate::catalog::tokens::sweep_expired(c, now)?))

@@ -26,7 +26,11 @@ impl Params {
     /// Parses `query`; any name outside `COMMON` and `allowed` → 400 `unknown_parameter`,
     /// a name given twice → 400 `duplicate_parameter`.
     pub fn parse(query: &str, allowed: &[&[&str]]) -> Result<Params, ApiError> {
-        let pairs = Self::parse_lenient(query).pairs;
+        Self::from_pairs(Self::parse_lenient(query).pairs, allowed)
+    }
+
+    /// Like [`parse`](Self::parse), for names and values gathered elsewhere (form fields).
+    pub fn from_pairs(pairs: Vec<(String, String)>, allowed: &[&[&str]]) -> Result<Params, ApiError> {
         for (i, (k, _)) in pairs.iter().enumerate() {
             if !COMMON.contains(&k.as_str()) && !allowed.iter().any(|set| set.contains(&k.as_str())) {
                 return Err(ApiError::invalid("unknown_parameter", k.clone()));
@@ -104,6 +108,11 @@ impl Params {
             limit,
             direction,
         })
+    }
+
+    /// Every name and value, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {

@@ -28,7 +28,7 @@ const STEPS: &[&str] = &[
     );
     CREATE INDEX tokens_expiry ON tokens(expires_at);
     "#,
-    // Link signing keys (issue 4). Rows are never deleted, so an id is never reused;
+    // 2: link signing keys (issue 4). Rows are never deleted, so an id is never reused;
     // secrets are sealed with the data directory's secret.key, bound to their id.
     r#"
     CREATE TABLE signing_keys (
@@ -38,6 +38,82 @@ const STEPS: &[&str] = &[
         created_at  INTEGER NOT NULL,
         retired_at  INTEGER,
         CHECK ((state = 'retired') = (retired_at IS NOT NULL))
+    );
+    "#,
+    // 3: uploads and the Files resource (blobs are content-addressed and reference counted;
+    // pipelines get their API later, uploads only check that one exists).
+    r#"
+    CREATE TABLE blobs (
+        id          TEXT PRIMARY KEY,
+        size        INTEGER NOT NULL,
+        md5         TEXT NOT NULL,
+        refs        INTEGER NOT NULL CHECK (refs >= 0),
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE pipelines (
+        id                      TEXT PRIMARY KEY,
+        name                    TEXT NOT NULL,
+        description             TEXT NOT NULL DEFAULT '',
+        mode                    TEXT NOT NULL DEFAULT 'permanent'
+                                CHECK (mode IN ('permanent', 'temporary')),
+        default_object_timeout  INTEGER NOT NULL DEFAULT 0,
+        created_at              INTEGER NOT NULL,
+        updated_at              INTEGER NOT NULL
+    );
+    CREATE TABLE files (
+        id              TEXT PRIMARY KEY,
+        name            TEXT NOT NULL,
+        title           TEXT NOT NULL,
+        type            TEXT NOT NULL CHECK (type IN ('file', 'archive')),
+        subtype         TEXT,
+        mime_type       TEXT NOT NULL,
+        size            INTEGER NOT NULL,
+        md5             TEXT NOT NULL,
+        sha256          TEXT NOT NULL,
+        blob_id         TEXT NOT NULL REFERENCES blobs(id),
+        autograph       INTEGER NOT NULL DEFAULT 0,
+        object_key      TEXT NOT NULL,
+        pipeline_id     TEXT REFERENCES pipelines(id),
+        job_id          TEXT,
+        app_id          TEXT,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        expires_at      INTEGER NOT NULL DEFAULT 0,
+        revoked_before  INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX files_object_key ON files(ifnull(pipeline_id, ''), object_key);
+    CREATE INDEX files_created ON files(created_at, id);
+    CREATE INDEX files_blob ON files(blob_id);
+    CREATE INDEX files_job ON files(job_id) WHERE job_id IS NOT NULL;
+    CREATE INDEX files_expiry ON files(expires_at) WHERE expires_at > 0;
+    CREATE TABLE uploads (
+        id            TEXT PRIMARY KEY,
+        app_id        TEXT,
+        token_enc     BLOB NOT NULL,
+        status        TEXT NOT NULL
+                      CHECK (status IN ('UPLOADING', 'COMPLETING', 'COMPLETED', 'FAILED')),
+        failure       TEXT,
+        object_key    TEXT,
+        pipeline_id   TEXT,
+        autograph     INTEGER NOT NULL DEFAULT 0,
+        expires_at    INTEGER NOT NULL DEFAULT 0,
+        file_id       TEXT NOT NULL,
+        nb_chunks     INTEGER NOT NULL DEFAULT 0,
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL
+    );
+    CREATE INDEX uploads_updated ON uploads(updated_at);
+    CREATE TABLE upload_chunks (
+        upload_id   TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+        idx         INTEGER NOT NULL,
+        chunks      INTEGER NOT NULL,
+        data_id     TEXT NOT NULL,
+        name        TEXT,
+        size        INTEGER NOT NULL,
+        md5         TEXT NOT NULL,
+        sha256      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (upload_id, idx)
     );
     "#,
 ];

@@ -2,10 +2,13 @@
 //! Submodules hold the queries of one table family each; none of them knows HTTP.
 
 pub mod apps;
+pub mod files;
 pub mod keys;
 pub mod meta;
 mod migrations;
+pub mod pipelines;
 pub mod tokens;
+pub mod uploads;
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,6 +1,9 @@
-//! CLI commands that work on the data directory directly (also while the server runs).
+//! CLI commands: most work on the data directory directly (also while the server runs);
+//! `upload` talks to a running server over HTTP.
 
 pub mod admin;
 pub mod app;
+pub mod http;
 pub mod keys;
 pub mod sign;
+pub mod upload;

@@ -1,0 +1,149 @@
+//! `GET /v1/files/`, `GET /v1/files/ID`, `DELETE /v1/files/ID` (SPEC §3).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::base_url;
+use super::params::{Params, LIST};
+use super::render::Rendering;
+use crate::auth::{authenticate, Scope};
+use crate::catalog::files::{self as catalog_files, FileRow, ListQuery, SortKey};
+use crate::error::ApiError;
+use crate::ids;
+use crate::state::AppState;
+
+const LIST_FILTERS: &[&str] = &["type", "pipeline.id", "job.id"];
+
+/// The MediaHub file resource (without its wrapper).
+pub fn file_json(f: &FileRow, base: &str) -> Value {
+    let link = |kind: &str, id: &Option<String>| match id {
+        Some(id) => json!({"id": id, "href": format!("{base}/v1/{kind}/{id}")}),
+        None => Value::Null,
+    };
+    json!({
+        "id": f.id,
+        "name": f.name,
+        "title": f.title,
+        "type": f.kind,
+        "subtype": f.subtype,
+        "mime_type": f.mime_type,
+        "size": f.size,
+        "md5_checksum": f.md5,
+        "sha256": f.sha256,
+        "autograph": f.autograph,
+        "object_key": f.object_key,
+        "pipeline": link("pipelines", &f.pipeline_id),
+        "job": link("jobs", &f.job_id),
+        "elements": if f.kind == "archive" { json!([]) } else { Value::Null },
+        "created_at": f.created_at,
+        "updated_at": f.updated_at,
+        "expires_at": if f.expires_at == 0 { Value::Null } else { json!(f.expires_at) },
+        "uri": format!("{base}/v1/files/downloads/?file_id={}", f.id),
+    })
+}
+
+/// `{id, href}` of a file.
+pub fn file_link(id: &str, base: &str) -> Value {
+    json!({"id": id, "href": format!("{base}/v1/files/{id}")})
+}
+
+pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let params = Params::parse(req.query_string(), &[LIST, LIST_FILTERS])?;
+    let rendering = Rendering::negotiate(&req, &params)?;
+    authenticate(&state, &req, &params)
+        .await?
+        .require(Scope::MediahubRead)?;
+    let paging = params.paging(1)?;
+    let sort = match params.get("sort") {
+        None => SortKey::CreatedAt,
+        Some(s) => SortKey::parse(s).ok_or_else(|| ApiError::invalid("invalid_sort", "sort"))?,
+    };
+    let kind = match params.get("type") {
+        None => None,
+        Some(t @ ("file" | "archive")) => Some(t.to_string()),
+        Some(_) => return Err(ApiError::invalid("invalid_type", "type")),
+    };
+    let id_filter = |name: &str| -> Result<Option<String>, ApiError> {
+        match params.get(name) {
+            None => Ok(None),
+            Some(v) if ids::is_id(v) => Ok(Some(v.to_string())),
+            Some(_) => Err(ApiError::invalid("invalid_id", name)),
+        }
+    };
+    let q = ListQuery {
+        kind,
+        pipeline_id: id_filter("pipeline.id")?,
+        job_id: id_filter("job.id")?,
+        sort,
+        ascending: paging.direction > 0,
+        start: paging.start,
+        limit: paging.limit,
+        now_ms: state.clock.now_ms(),
+    };
+    let (rows, total) = state
+        .catalog
+        .call(move |c| Ok(catalog_files::list(c, &q)?))
+        .await?;
+    let base = base_url(&req, &state.config);
+    let files: Vec<Value> = rows.iter().map(|f| file_json(f, &base)).collect();
+    Ok(rendering.ok(json!({
+        "files": files,
+        "total": total,
+        "start": paging.start,
+        "limit": paging.limit,
+    })))
+}
+
+/// A visible file by id: 404 when unknown, malformed or expired.
+async fn visible(state: &AppState, id: &str) -> Result<FileRow, ApiError> {
+    if !ids::is_id(id) {
+        return Err(ApiError::not_found("file"));
+    }
+    let id = id.to_string();
+    let row = state
+        .catalog
+        .call(move |c| Ok(catalog_files::get(c, &id)?))
+        .await?;
+    match row {
+        Some(f) if !f.is_expired(state.clock.now_ms()) => Ok(f),
+        _ => Err(ApiError::not_found("file")),
+    }
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::parse(req.query_string(), &[])?;
+    let rendering = Rendering::negotiate(&req, &params)?;
+    authenticate(&state, &req, &params)
+        .await?
+        .require(Scope::MediahubRead)?;
+    let f = visible(&state, &path).await?;
+    let base = base_url(&req, &state.config);
+    Ok(rendering.ok(json!({ "file": file_json(&f, &base) })))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::parse(req.query_string(), &[])?;
+    Rendering::negotiate(&req, &params)?;
+    authenticate(&state, &req, &params)
+        .await?
+        .require(Scope::MediahubWrite)?;
+    let f = visible(&state, &path).await?;
+    let store = state.store.clone();
+    let deleted = state
+        .catalog
+        .call(move |c| crate::files::delete_file(c, &store, &f.id))
+        .await?;
+    match deleted {
+        Some(_) => Ok(HttpResponse::build(StatusCode::NO_CONTENT).finish()),
+        None => Err(ApiError::not_found("file")),
+    }
+}
