@@ -23,6 +23,7 @@ pub enum ErrorKind {
     /// A link or signed URL refused for who is asking (bad signature, wrong address).
     Forbidden,
     RangeNotSatisfiable,
+    PreconditionFailed,
     InsufficientStorage,
     MethodNotAllowed,
     Internal,
@@ -58,6 +59,11 @@ impl ErrorKind {
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 "0x0230008",
                 "Range Not Satisfiable".into(),
+            ),
+            PreconditionFailed => (
+                StatusCode::PRECONDITION_FAILED,
+                "0x0230011",
+                "Precondition Failed".into(),
             ),
             InsufficientStorage => (
                 StatusCode::INSUFFICIENT_STORAGE,

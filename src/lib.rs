@@ -45,6 +45,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 .route("/static/{file}", web::get().to(api::assets::asset))
                 .configure(admin::configure)
                 .service(
+                    web::resource("/d/{token}/{name}")
+                        .route(web::get().to(delivery::serve::deliver))
+                        .route(web::head().to(delivery::serve::deliver)),
+                )
+                .service(
                     web::scope("/v1")
                         .wrap(from_fn(render_errors))
                         .configure(api_v1)
@@ -58,6 +63,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
 fn api_v1(cfg: &mut web::ServiceConfig) {
     cfg.service(resource(&["/oauth2/token", "/oauth2/token/"]).route(web::post().to(api::oauth2::token)))
         .service(resource(&["/files", "/files/"]).route(web::get().to(api::files::list)))
+        .service(
+            resource(&["/files/downloads", "/files/downloads/"])
+                .route(web::get().to(api::downloads::downloads)),
+        )
         .service(resource(&["/files/uploads", "/files/uploads/"]).route(web::post().to(api::uploads::create)))
         .service(
             resource(&["/files/uploads/{id}", "/files/uploads/{id}/"])
@@ -73,6 +82,13 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
             resource(&["/files/{id:[0-9a-f]{24}}", "/files/{id:[0-9a-f]{24}}/"])
                 .route(web::get().to(api::files::get))
                 .route(web::delete().to(api::files::delete)),
+        )
+        .service(
+            resource(&[
+                "/files/{id:[0-9a-f]{24}}/revoke",
+                "/files/{id:[0-9a-f]{24}}/revoke/",
+            ])
+            .route(web::post().to(api::files::revoke)),
         );
 }
 

@@ -144,10 +144,14 @@ async fn sweep_loop(state: AppState) {
         }
         match state
             .catalog
-            .call(move |c| Ok(crate::catalog::tokens::sweep_expired(c, now)?))
+            .call(move |c| {
+                let tokens = crate::catalog::tokens::sweep_expired(c, now)?;
+                let signatures = crate::catalog::signatures::sweep(c, now.div_euclid(1000))?;
+                Ok(tokens + signatures)
+            })
             .await
         {
-            Ok(n) if n > 0 => tracing::info!(tokens = n, "swept expired tokens"),
+            Ok(n) if n > 0 => tracing::info!(rows = n, "swept expired tokens and used signatures"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "token sweep failed"),
         }

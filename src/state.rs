@@ -7,6 +7,7 @@ use crate::auth::secrets::SecretBox;
 use crate::catalog::Catalog;
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::delivery::cache::Cache;
 use crate::delivery::keyring::LiveKeys;
 use crate::error::StartupError;
 use crate::metrics::Metrics;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
     pub sessions: Arc<Sessions>,
+    /// File rows and application states for the delivery hot path.
+    pub cache: Arc<Cache>,
 }
 
 impl AppState {
@@ -47,6 +50,7 @@ impl AppState {
             clock,
             metrics: Arc::default(),
             sessions: Arc::default(),
+            cache: Arc::default(),
         })
     }
 }

@@ -142,8 +142,45 @@ pub async fn delete(
         .catalog
         .call(move |c| crate::files::delete_file(c, &store, &f.id))
         .await?;
+    // Its links stop at once in this process (other readers see the row gone).
+    state.cache.invalidate_file(&path);
     match deleted {
         Some(_) => Ok(HttpResponse::build(StatusCode::NO_CONTENT).finish()),
         None => Err(ApiError::not_found("file")),
     }
+}
+
+/// `POST /v1/files/ID/revoke`: every link to the file issued before now stops working
+/// (410 `link_revoked`); links issued afterwards work. Answers the file.
+pub async fn revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::parse(req.query_string(), &[])?;
+    let rendering = Rendering::negotiate(&req, &params)?;
+    authenticate(&state, &req, &params)
+        .await?
+        .require(Scope::MediahubWrite)?;
+    let f = visible(&state, &path).await?;
+    // +1: a link issued in this very millisecond is "before" the revocation too.
+    let before = state.clock.now_ms() + 1;
+    let id = f.id.clone();
+    let found = state
+        .catalog
+        .call(move |c| {
+            crate::catalog::write_tx(c, |tx| {
+                if !catalog_files::revoke(tx, &id, before)? {
+                    return Ok(None);
+                }
+                catalog_files::get(tx, &id)
+            })
+            .map_err(ApiError::from)
+        })
+        .await?;
+    state.cache.invalidate_file(&f.id);
+    let row = found.ok_or_else(|| ApiError::not_found("file"))?;
+    tracing::info!(file_id = %row.id, "links revoked");
+    let base = base_url(&req, &state.config);
+    Ok(rendering.ok(serde_json::json!({ "file": file_json(&row, &base) })))
 }

@@ -15,6 +15,9 @@ use crate::state::AppState;
 pub struct Principal {
     pub app_id: String,
     pub scopes: Scopes,
+    /// Set when the request was authorised by a MediaHub signed URL: its `expiry_time`,
+    /// which also bounds the life of any link it yields.
+    pub signed_expiry: Option<i64>,
 }
 
 impl Principal {
@@ -50,6 +53,13 @@ pub async fn authenticate(
     params: &Params,
 ) -> Result<Principal, ApiError> {
     let Some(token) = presented_token(req, params) else {
+        // No token: a GET under /v1/files/ may carry a MediaHub signature instead.
+        let signed = req.method() == actix_web::http::Method::GET
+            && req.path().starts_with("/v1/files")
+            && super::signed_url::has_signature(req.query_string());
+        if signed {
+            return super::signed::authenticate(state, req).await;
+        }
         return Err(ApiError::invalid_token("missing_token"));
     };
     if token.is_empty() || token.len() > 512 {
@@ -72,5 +82,6 @@ pub async fn authenticate(
     Ok(Principal {
         app_id: row.app_id,
         scopes: Scopes::parse(&row.scopes).unwrap_or_default(),
+        signed_expiry: None,
     })
 }

@@ -4,6 +4,7 @@ pub mod apps;
 pub mod bearer;
 pub mod scopes;
 pub mod secrets;
+pub mod signed;
 pub mod signed_url;
 pub mod tokens;
 

@@ -266,3 +266,12 @@ pub fn blob_ids(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let rows = st.query_map([], |r| r.get(0))?;
     rows.collect()
 }
+
+/// Kills every link of file `id` issued before `before_ms`; false when no such file.
+pub fn revoke(conn: &Connection, id: &str, before_ms: i64) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE files SET revoked_before = max(revoked_before, ?2), updated_at = ?2 WHERE id = ?1",
+        params![id, before_ms],
+    )?;
+    Ok(n == 1)
+}

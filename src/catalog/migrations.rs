@@ -116,6 +116,14 @@ const STEPS: &[&str] = &[
         PRIMARY KEY (upload_id, idx)
     );
     "#,
+    // 4: MediaHub signed URLs used once (multi_use=false), kept until they expire.
+    r#"
+    CREATE TABLE used_signatures (
+        signature   BLOB PRIMARY KEY,
+        expires_at  INTEGER NOT NULL
+    );
+    CREATE INDEX used_signatures_expiry ON used_signatures(expires_at);
+    "#,
 ];
 
 pub fn run(conn: &Connection) -> rusqlite::Result<()> {

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod meta;
 mod migrations;
 pub mod pipelines;
+pub mod signatures;
 pub mod tokens;
 pub mod uploads;
 

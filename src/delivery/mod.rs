@@ -2,9 +2,11 @@
 //! conditional requests, byte ranges. The handler that ties them to the files table
 //! comes with the downloads endpoint.
 
+pub mod cache;
 pub mod disposition;
 pub mod keyring;
 pub mod range;
+pub mod serve;
 pub mod validators;
 
 use crate::error::{ApiError, ErrorKind};

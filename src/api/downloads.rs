@@ -1,0 +1,389 @@
+//! `GET /v1/files/downloads`: a time-limited signed link to a stored file (SPEC §5).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::Ordering;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::base_url;
+use super::params::{Params, SIGNED};
+use super::render::Rendering;
+use crate::auth::{authenticate, Scope};
+use crate::catalog::files::{self as catalog_files, FileRow};
+use crate::error::ApiError;
+use crate::fraud::client::canonical;
+use crate::ids;
+use crate::links::{Disposition, LinkClaims};
+use crate::state::AppState;
+
+const PARAMS: &[&str] = &[
+    "file_id",
+    "object_key",
+    "pipeline_id",
+    "expiry_time",
+    "ip",
+    "redirect",
+    "streaming",
+    "autograph_tag",
+    "anti_fraud",
+    "item",
+    "max_parallel_downloads",
+];
+
+/// Largest `max_parallel_downloads` accepted.
+pub const MAX_PARALLEL: u64 = 10_000;
+/// Longest AutoGraph tag, in characters (SPEC §5).
+pub const MAX_TAG_CHARS: usize = 128;
+
+/// Which file the request names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    Id(String),
+    Key {
+        pipeline_id: Option<String>,
+        object_key: String,
+    },
+}
+
+/// The validated parameters of a download request (everything but the file lookup).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadRequest {
+    pub selector: Selector,
+    /// Link expiry, Unix seconds.
+    pub expiry_time: i64,
+    pub ip: Option<IpAddr>,
+    pub redirect: bool,
+    pub streaming: bool,
+    pub autograph_tag: Option<String>,
+    pub anti_fraud: bool,
+    pub item: Option<String>,
+    pub max_parallel_downloads: Option<u32>,
+}
+
+/// Checks every parameter; `signed_expiry` is the `expiry_time` of a MediaHub signed URL
+/// (it then bounds the link instead of being a link parameter of its own).
+pub fn parse(
+    p: &Params,
+    now_secs: i64,
+    default_ttl: u64,
+    max_ttl: u64,
+    signed_expiry: Option<i64>,
+) -> Result<DownloadRequest, ApiError> {
+    let selector = match (p.get("file_id"), p.get("object_key"), p.get("pipeline_id")) {
+        (Some(_), Some(_), _) => return Err(ApiError::invalid("conflicting_file_selector", "object_key")),
+        (Some(_), None, Some(_)) => {
+            return Err(ApiError::invalid("pipeline_id_needs_object_key", "pipeline_id"))
+        }
+        (None, None, _) => return Err(ApiError::invalid("missing_file_selector", "file_id")),
+        (Some(id), None, None) => Selector::Id(id.to_string()),
+        (None, Some(key), pipeline) => {
+            if key.is_empty() {
+                return Err(ApiError::invalid("invalid_object_key", "object_key"));
+            }
+            if pipeline.is_some_and(|p| !ids::is_id(p)) {
+                return Err(ApiError::invalid("invalid_pipeline_id", "pipeline_id"));
+            }
+            Selector::Key {
+                pipeline_id: pipeline.map(str::to_string),
+                object_key: key.to_string(),
+            }
+        }
+    };
+    let max = now_secs.saturating_add(max_ttl as i64);
+    let expiry_time = match signed_expiry {
+        // Already checked to lie in the future; the link lives no longer than the URL.
+        Some(e) => e.min(max),
+        None => match p.get("expiry_time") {
+            None => now_secs.saturating_add(default_ttl as i64),
+            Some(v) => {
+                let t =
+                    parse_digits(v).ok_or_else(|| ApiError::invalid("invalid_expiry_time", "expiry_time"))?;
+                if t <= now_secs {
+                    return Err(ApiError::invalid("expiry_in_past", "expiry_time"));
+                }
+                if t > max {
+                    return Err(ApiError::invalid("expiry_too_far", "expiry_time"));
+                }
+                t
+            }
+        },
+    };
+    let ip = p.get("ip").map(parse_ip).transpose()?;
+    let autograph_tag = match p.get("autograph_tag") {
+        None => None,
+        Some(t) => {
+            let n = t.chars().count();
+            if n == 0 || n > MAX_TAG_CHARS || t.chars().any(char::is_control) {
+                return Err(ApiError::invalid("invalid_autograph_tag", "autograph_tag"));
+            }
+            Some(t.to_string())
+        }
+    };
+    let item = match p.get("item") {
+        None => None,
+        Some("") => return Err(ApiError::invalid("invalid_item", "item")),
+        Some(i) => Some(i.to_string()),
+    };
+    let max_parallel_downloads = p
+        .u64_in(
+            "max_parallel_downloads",
+            1,
+            MAX_PARALLEL,
+            "invalid_max_parallel_downloads",
+        )?
+        .map(|n| n as u32);
+    Ok(DownloadRequest {
+        selector,
+        expiry_time,
+        ip,
+        redirect: p.flag("redirect")?,
+        streaming: p.flag("streaming")?,
+        autograph_tag,
+        anti_fraud: p.flag("anti_fraud")?,
+        item,
+        max_parallel_downloads,
+    })
+}
+
+fn parse_digits(v: &str) -> Option<i64> {
+    if v.is_empty() || v.len() > 18 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
+/// MediaHub's form is IPv4 as a 32-bit unsigned integer (3232236033 = 192.168.2.1); as
+/// our extension also a dotted IPv4 or an IPv6 address. Anything else → 400 `invalid_ip`.
+pub fn parse_ip(v: &str) -> Result<IpAddr, ApiError> {
+    let bad = || ApiError::invalid("invalid_ip", "ip");
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        if v.len() > 10 {
+            return Err(bad());
+        }
+        let n: u64 = v.parse().map_err(|_| bad())?;
+        let n = u32::try_from(n).map_err(|_| bad())?;
+        return Ok(IpAddr::V4(Ipv4Addr::from(n)));
+    }
+    v.parse::<IpAddr>().map(canonical).map_err(|_| bad())
+}
+
+async fn select(state: &AppState, selector: Selector) -> Result<FileRow, ApiError> {
+    let now = state.clock.now_ms();
+    let row = state
+        .catalog
+        .call(move |c| {
+            Ok(match &selector {
+                Selector::Id(id) if ids::is_id(id) => catalog_files::get(c, id)?,
+                Selector::Id(_) => None,
+                Selector::Key {
+                    pipeline_id,
+                    object_key,
+                } => catalog_files::by_key(c, pipeline_id.as_deref(), object_key)?,
+            })
+        })
+        .await?;
+    match row {
+        Some(f) if !f.is_expired(now) => Ok(f),
+        _ => Err(ApiError::not_found("file")),
+    }
+}
+
+pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let params = Params::parse(req.query_string(), &[PARAMS, SIGNED])?;
+    let rendering = Rendering::negotiate(&req, &params)?;
+    let who = authenticate(&state, &req, &params).await?;
+    who.require(Scope::MediahubDownloadFiles)?;
+    let now_ms = state.clock.now_ms();
+    let now_secs = now_ms.div_euclid(1000);
+    let links = &state.config.links;
+    let d = parse(
+        &params,
+        now_secs,
+        links.default_ttl,
+        links.max_ttl,
+        who.signed_expiry,
+    )?;
+    if d.autograph_tag.is_some() {
+        who.require(Scope::Autograph)?;
+    }
+
+    let file = select(&state, d.selector.clone()).await?;
+    if d.autograph_tag.is_some() && !file.autograph {
+        return Err(ApiError::invalid("autograph_not_enabled", "autograph_tag"));
+    }
+    if file.kind == "archive" && d.redirect && d.item.is_none() {
+        return Err(ApiError::invalid("redirect_archive", "redirect"));
+    }
+    if d.item.is_some() && file.kind != "archive" {
+        return Err(ApiError::invalid("not_an_archive", "item"));
+    }
+
+    let claims = LinkClaims {
+        item: d.item.clone(),
+        ip: d.ip,
+        disposition: if d.streaming {
+            Disposition::Inline
+        } else {
+            Disposition::Attachment
+        },
+        autograph_tag: d.autograph_tag.clone(),
+        anti_fraud: d.anti_fraud,
+        max_parallel_downloads: d.max_parallel_downloads,
+        app_id: Some(who.app_id.clone()),
+        ..LinkClaims::new(file.id.clone(), now_ms, d.expiry_time)
+    };
+    let name = d
+        .item
+        .as_deref()
+        .map(|i| i.rsplit('/').next().unwrap_or(i))
+        .unwrap_or(&file.name);
+    let path = state
+        .keys
+        .sign(&claims, name)
+        .map_err(|e| ApiError::internal(format!("signing a link: {e:?}")))?;
+    let base = base_url(&req, &state.config);
+    let url = format!("{base}{path}");
+    state.metrics.links_issued.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(file_id = %file.id, app_id = %who.app_id, expires = d.expiry_time, "link issued");
+
+    if d.redirect {
+        return Ok(HttpResponse::build(StatusCode::FOUND)
+            .insert_header((header::LOCATION, url))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish());
+    }
+    let mut res = rendering.ok(json!({ "download": answer(&file, &d, &url, &base) }));
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
+
+fn answer(f: &FileRow, d: &DownloadRequest, url: &str, base: &str) -> Value {
+    json!({
+        "url": url,
+        "expiry_time": d.expiry_time,
+        "file": {"id": f.id, "href": format!("{base}/v1/files/{}", f.id)},
+        "name": f.name,
+        "mime_type": f.mime_type,
+        "size": f.size,
+        "streaming": d.streaming,
+        "ip": d.ip.map(|i| i.to_string()),
+        "anti_fraud": d.anti_fraud,
+        "autograph_tag": d.autograph_tag,
+        "max_parallel_downloads": d.max_parallel_downloads,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(q: &str) -> Params {
+        Params::parse(q, &[PARAMS, SIGNED]).unwrap()
+    }
+    fn reason(q: &str) -> String {
+        parse(&p(q), 1000, 60, 3600, None)
+            .unwrap_err()
+            .reason
+            .into_owned()
+    }
+
+    #[test]
+    fn mediahub_integer_ip_and_our_extensions() {
+        assert_eq!(
+            parse_ip("3232236033").unwrap(),
+            "192.168.2.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(parse_ip("0").unwrap(), "0.0.0.0".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            parse_ip("4294967295").unwrap(),
+            "255.255.255.255".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_ip("10.1.2.3").unwrap(),
+            "10.1.2.3".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_ip("2001:db8::1").unwrap(),
+            "2001:db8::1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_ip("::ffff:10.1.2.3").unwrap(),
+            "10.1.2.3".parse::<IpAddr>().unwrap()
+        );
+        for bad in [
+            "4294967296",
+            "-1",
+            "",
+            "1.2.3",
+            "01.2.3.4",
+            "host",
+            "99999999999999999999",
+            " 1",
+        ] {
+            assert_eq!(parse_ip(bad).unwrap_err().reason, "invalid_ip", "{bad}");
+        }
+    }
+
+    #[test]
+    fn selector_rules() {
+        assert_eq!(reason("object_key=a&file_id=x"), "conflicting_file_selector");
+        assert_eq!(reason("file_id=x&pipeline_id=y"), "pipeline_id_needs_object_key");
+        assert_eq!(reason("redirect=true"), "missing_file_selector");
+        assert_eq!(reason("object_key=a&pipeline_id=nope"), "invalid_pipeline_id");
+    }
+
+    #[test]
+    fn expiry_bounds() {
+        let ok = parse(&p("file_id=x"), 1000, 60, 3600, None).unwrap();
+        assert_eq!(ok.expiry_time, 1060, "default ttl");
+        assert_eq!(reason("file_id=x&expiry_time=1000"), "expiry_in_past");
+        assert_eq!(reason("file_id=x&expiry_time=4601"), "expiry_too_far");
+        assert_eq!(
+            parse(&p("file_id=x&expiry_time=4600"), 1000, 60, 3600, None)
+                .unwrap()
+                .expiry_time,
+            4600
+        );
+        assert_eq!(
+            parse(&p("file_id=x&expiry_time=1001"), 1000, 60, 3600, None)
+                .unwrap()
+                .expiry_time,
+            1001
+        );
+        assert_eq!(reason("file_id=x&expiry_time=+1500"), "invalid_expiry_time");
+        assert_eq!(reason("file_id=x&expiry_time=1500.0"), "invalid_expiry_time");
+        let signed = parse(&p("file_id=x"), 1000, 60, 3600, Some(99_999)).unwrap();
+        assert_eq!(
+            signed.expiry_time, 4600,
+            "a signed URL's expiry bounds the link, within max_ttl"
+        );
+    }
+
+    #[test]
+    fn tags_and_parallel_limits() {
+        assert_eq!(reason("file_id=x&autograph_tag="), "invalid_autograph_tag");
+        assert_eq!(
+            reason(&format!("file_id=x&autograph_tag={}", "a".repeat(129))),
+            "invalid_autograph_tag"
+        );
+        assert_eq!(reason("file_id=x&autograph_tag=a%0Ab"), "invalid_autograph_tag");
+        let t = parse(
+            &p(&format!("file_id=x&autograph_tag={}", "é".repeat(128))),
+            1000,
+            60,
+            3600,
+            None,
+        );
+        assert!(t.is_ok());
+        assert_eq!(
+            reason("file_id=x&max_parallel_downloads=0"),
+            "invalid_max_parallel_downloads"
+        );
+        assert_eq!(reason("file_id=x&redirect=yes"), "invalid_boolean");
+    }
+}

@@ -1,0 +1,366 @@
+//! `GET`/`HEAD /d/<token>/<name>`: verify a link, apply its policy, serve the bytes
+//! with validators, conditional requests and byte ranges (SPEC §6).
+
+use std::fs::File;
+use std::io;
+use std::net::IpAddr;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use futures_util::stream::{self, Stream, StreamExt};
+
+use super::disposition::{self, presentation};
+use super::range::{self, ByteRange, MultipartBody, RangeAnswer};
+use super::validators::{self, Conditionals, Precondition};
+use crate::catalog::{self, files::FileRow};
+use crate::error::{ApiError, ErrorKind};
+use crate::fraud::client;
+use crate::ids;
+use crate::links::{LinkClaims, VerifiedLink};
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+/// Files up to this size are read in one go and sent from memory.
+const SMALL: u64 = 64 * 1024;
+/// Read size for larger files.
+const CHUNK: usize = 256 * 1024;
+
+pub async fn deliver(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    match serve(&state, &req).await {
+        Ok(res) => res,
+        Err(e) => refusal(&req, &e),
+    }
+}
+
+/// A refusal never carries file bytes: JSON for programs, a short page for browsers.
+fn refusal(req: &HttpRequest, e: &ApiError) -> HttpResponse {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if !wants_html {
+        return actix_web::ResponseError::error_response(e);
+    }
+    let (status, _, message) = e.kind.parts();
+    let text = match e.reason.as_ref() {
+        "link_expired" => "This download link has expired. Ask for a new one.",
+        "link_revoked" => "This download link has been revoked.",
+        "ip_not_allowed" => "This download link is bound to another network address.",
+        "file_not_found" => "The file behind this link no longer exists.",
+        _ => "This download link is not valid.",
+    };
+    let page = filegate_templates::console::message(&message, text);
+    let mut res = HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(page.into_string());
+    res.extensions_mut().insert(e.clone());
+    res
+}
+
+async fn serve(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let now_ms = state.clock.now_ms();
+    let raw = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
+    let VerifiedLink { claims, name, .. } = state.keys.verify(raw, now_ms).await?;
+    if !claims.method.allows(req.method().as_str()) {
+        return Err(ApiError::new(ErrorKind::Forbidden, "method_not_signed"));
+    }
+    let peer = req.peer_addr().map(|a| a.ip());
+    if claims.ip.is_some() {
+        let client = peer.map(|p| client::client_addr(p, req.headers(), &state.config.trusted_proxies()));
+        if !client.is_some_and(|c| claims.ip_allows(c)) {
+            return Err(ApiError::new(ErrorKind::Forbidden, "ip_not_allowed"));
+        }
+    }
+    let file = file_row(state, &claims.file_id, now_ms).await?;
+    if file.is_expired(now_ms) {
+        return Err(ApiError::not_found("file"));
+    }
+    if claims.is_revoked(Some(file.revoked_before))
+        || !app_enabled(state, claims.app_id.as_deref(), now_ms).await?
+    {
+        return Err(ApiError::new(ErrorKind::Gone, "link_revoked"));
+    }
+    if claims.item.is_some() {
+        // Archive entries come with the archive indexer; until then no link names one.
+        return Err(ApiError::not_found("file"));
+    }
+    respond(state, req, &claims, &name, &file, now_ms).await
+}
+
+async fn file_row(state: &AppState, id: &str, now_ms: i64) -> Result<Arc<FileRow>, ApiError> {
+    if let Some(f) = state.cache.file(id, now_ms) {
+        return Ok(f);
+    }
+    let id = id.to_string();
+    let row = state
+        .catalog
+        .call(move |c| Ok(catalog::files::get(c, &id)?))
+        .await?;
+    let row = Arc::new(row.ok_or_else(|| ApiError::not_found("file"))?);
+    state.cache.put_file(row.clone(), now_ms);
+    Ok(row)
+}
+
+/// Links issued for an application die with it (like S3 presigned URLs with their key).
+async fn app_enabled(state: &AppState, app_id: Option<&str>, now_ms: i64) -> Result<bool, ApiError> {
+    let Some(id) = app_id else { return Ok(true) };
+    if let Some(e) = state.cache.app_enabled(id, now_ms) {
+        return Ok(e);
+    }
+    let key = id.to_string();
+    let enabled = state
+        .catalog
+        .call(move |c| Ok(catalog::apps::get(c, &key)?.is_some_and(|a| a.enabled)))
+        .await?;
+    state.cache.put_app(id, enabled, now_ms);
+    Ok(enabled)
+}
+
+async fn respond(
+    state: &AppState,
+    req: &HttpRequest,
+    claims: &LinkClaims,
+    name: &str,
+    file: &FileRow,
+    now_ms: i64,
+) -> Result<HttpResponse, ApiError> {
+    let total = u64::try_from(file.size).unwrap_or(0);
+    let etag = validators::strong_etag(&file.sha256, total, None);
+    let last_modified = validators::last_modified_secs(file.created_at);
+    let h = |n: header::HeaderName| req.headers().get(n).and_then(|v| v.to_str().ok());
+    let shown = presentation(claims.disposition, &file.mime_type);
+
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::ETAG, etag.as_str()))
+        .insert_header((header::LAST_MODIFIED, validators::http_date(last_modified)))
+        .insert_header((
+            header::CACHE_CONTROL,
+            format!(
+                "private, max-age={}",
+                claims.remaining_secs(now_ms.div_euclid(1000))
+            ),
+        ))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, disposition::NOSNIFF));
+
+    let conditionals = Conditionals {
+        if_match: h(header::IF_MATCH),
+        if_none_match: h(header::IF_NONE_MATCH),
+        if_modified_since: h(header::IF_MODIFIED_SINCE),
+        if_unmodified_since: h(header::IF_UNMODIFIED_SINCE),
+    };
+    match validators::evaluate(&conditionals, &etag, last_modified) {
+        Precondition::Proceed => {}
+        Precondition::NotModified => return Ok(res.status(StatusCode::NOT_MODIFIED).finish()),
+        Precondition::Failed => {
+            return Err(ApiError::new(
+                ErrorKind::PreconditionFailed,
+                "precondition_failed",
+            ));
+        }
+    }
+
+    res.insert_header((
+        header::CONTENT_DISPOSITION,
+        disposition::content_disposition(shown.disposition, name),
+    ));
+    if shown.sandbox {
+        res.insert_header((header::CONTENT_SECURITY_POLICY, disposition::SANDBOX_CSP));
+    }
+    let content_type = HeaderValue::from_str(&file.mime_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    let head = req.method() == Method::HEAD;
+    let answer = range::evaluate(h(header::RANGE), h(header::IF_RANGE), total, &etag, last_modified);
+    let metrics = state.metrics.clone();
+    let blob = state.store.clone();
+    let blob_id = file.blob_id.clone();
+    let open = || async move {
+        web::block(move || blob.open_blob(&blob_id))
+            .await
+            .map_err(ApiError::from)?
+            .map_err(|e| {
+                if e.kind() == io::ErrorKind::NotFound {
+                    tracing::error!(file = %file.id, "blob missing for a catalog row");
+                    ApiError::not_found("file")
+                } else {
+                    ApiError::from(e)
+                }
+            })
+    };
+    match answer {
+        RangeAnswer::Unsatisfiable => Ok(res
+            .status(StatusCode::RANGE_NOT_SATISFIABLE)
+            .insert_header((header::CONTENT_RANGE, range::unsatisfied_content_range(total)))
+            .finish()),
+        RangeAnswer::Full => {
+            res.insert_header((header::CONTENT_TYPE, content_type));
+            if head {
+                return Ok(sized_empty(res, total));
+            }
+            let f = open().await?;
+            Ok(body(
+                res,
+                Arc::new(f),
+                vec![(
+                    Bytes::new(),
+                    ByteRange {
+                        start: 0,
+                        end: total.saturating_sub(1),
+                    },
+                )],
+                total,
+                Bytes::new(),
+                metrics,
+            )
+            .await?)
+        }
+        RangeAnswer::Partial(r) => {
+            res.status(StatusCode::PARTIAL_CONTENT)
+                .insert_header((header::CONTENT_TYPE, content_type))
+                .insert_header((header::CONTENT_RANGE, r.content_range(total)));
+            if head {
+                return Ok(sized_empty(res, r.len()));
+            }
+            let f = open().await?;
+            Ok(body(
+                res,
+                Arc::new(f),
+                vec![(Bytes::new(), r)],
+                r.len(),
+                Bytes::new(),
+                metrics,
+            )
+            .await?)
+        }
+        RangeAnswer::Multipart(ranges) => {
+            let mut rnd = [0u8; 16];
+            ids::random_bytes(&mut rnd);
+            let mp = MultipartBody::new(&ranges, &file.mime_type, total, &range::boundary_from(&rnd));
+            res.status(StatusCode::PARTIAL_CONTENT)
+                .insert_header((header::CONTENT_TYPE, mp.content_type()));
+            if head {
+                return Ok(sized_empty(res, mp.content_length()));
+            }
+            let parts = mp
+                .parts()
+                .map(|(hd, r)| (Bytes::copy_from_slice(hd.as_bytes()), r))
+                .collect();
+            let f = open().await?;
+            Ok(body(
+                res,
+                Arc::new(f),
+                parts,
+                mp.content_length(),
+                Bytes::copy_from_slice(mp.tail().as_bytes()),
+                metrics,
+            )
+            .await?)
+        }
+    }
+}
+
+/// A HEAD answer: the headers the GET would get, `Content-Length` included, no body.
+fn sized_empty(mut res: HttpResponseBuilder, len: u64) -> HttpResponse {
+    res.no_chunking(len).body(SizedEmpty(len))
+}
+
+/// An empty body that reports the size the GET would have (actix sends no body on HEAD).
+struct SizedEmpty(u64);
+
+impl MessageBody for SizedEmpty {
+    type Error = io::Error;
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.0)
+    }
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, Self::Error>>> {
+        std::task::Poll::Ready(None)
+    }
+}
+
+/// The body: for each (header, range) the header bytes then the range's bytes, then
+/// `tail`. Small bodies are read at once; larger ones stream in `CHUNK`s read on the
+/// blocking pool, so memory stays flat whatever the file size.
+async fn body(
+    mut res: HttpResponseBuilder,
+    file: Arc<File>,
+    parts: Vec<(Bytes, ByteRange)>,
+    len: u64,
+    tail: Bytes,
+    metrics: Arc<Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    let data_len: u64 = parts.iter().map(|(_, r)| r.len()).sum();
+    if len <= SMALL {
+        let f = file.clone();
+        let buf = web::block(move || -> io::Result<Vec<u8>> {
+            let mut out = Vec::with_capacity(len as usize);
+            for (hd, r) in &parts {
+                out.extend_from_slice(hd);
+                let at = out.len();
+                out.resize(at + r.len() as usize, 0);
+                f.read_exact_at(&mut out[at..], r.start)?;
+            }
+            out.extend_from_slice(&tail);
+            Ok(out)
+        })
+        .await??;
+        metrics.bytes_served.fetch_add(data_len, Ordering::Relaxed);
+        return Ok(res.body(buf));
+    }
+    let pieces = stream::iter(parts).flat_map(move |(hd, r)| {
+        let head = stream::once(async move { Ok::<Bytes, io::Error>(hd) }).filter(|b| {
+            let keep = b.as_ref().map(|b| !b.is_empty()).unwrap_or(true);
+            async move { keep }
+        });
+        head.chain(read_range(file.clone(), r, metrics.clone()))
+    });
+    let tail = stream::once(async move { Ok::<Bytes, io::Error>(tail) }).filter(|b| {
+        let keep = b.as_ref().map(|b| !b.is_empty()).unwrap_or(true);
+        async move { keep }
+    });
+    Ok(res.no_chunking(len).streaming(pieces.chain(tail)))
+}
+
+fn read_range(file: Arc<File>, r: ByteRange, metrics: Arc<Metrics>) -> impl Stream<Item = io::Result<Bytes>> {
+    stream::unfold((r.start, r.len()), move |(pos, left)| {
+        let file = file.clone();
+        let metrics = metrics.clone();
+        async move {
+            if left == 0 {
+                return None;
+            }
+            let n = left.min(CHUNK as u64) as usize;
+            let read = web::block(move || -> io::Result<Vec<u8>> {
+                let mut buf = vec![0u8; n];
+                file.read_exact_at(&mut buf, pos)?;
+                Ok(buf)
+            })
+            .await;
+            match read {
+                Ok(Ok(buf)) => {
+                    metrics.bytes_served.fetch_add(n as u64, Ordering::Relaxed);
+                    Some((Ok(Bytes::from(buf)), (pos + n as u64, left - n as u64)))
+                }
+                Ok(Err(e)) => Some((Err(e), (pos, 0))),
+                Err(e) => Some((Err(io::Error::other(e.to_string())), (pos, 0))),
+            }
+        }
+    })
+}
+
+/// The client address the policy sees (see [`client::client_addr`]).
+pub fn client_of(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
+    req.peer_addr()
+        .map(|p| client::client_addr(p.ip(), req.headers(), &state.config.trusted_proxies()))
+}
