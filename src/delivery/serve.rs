@@ -316,7 +316,7 @@ async fn body(
         })
         .await??;
         metrics.bytes_served.fetch_add(data_len, Ordering::Relaxed);
-        return Ok(res.body(buf));
+        return Ok(res.no_chunking(len).body(buf));
     }
     let pieces = stream::iter(parts).flat_map(move |(hd, r)| {
         let head = stream::once(async move { Ok::<Bytes, io::Error>(hd) }).filter(|b| {

@@ -207,3 +207,42 @@ pub fn curl(args: &[&str]) -> (u16, String) {
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
+
+/// A multipart/form-data body with one `file` part.
+pub fn multipart_file(name: &str, data: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----filegate-test-boundary-7d3f";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload.bin\"; filename*=UTF-8''{}\r\nContent-Type: application/octet-stream\r\n\r\n",
+            percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl TestEnv {
+    /// Uploads `data` as `name` through the API (one-shot form); returns the file object.
+    pub async fn upload(&self, token: &str, query: &str, name: &str, data: &[u8]) -> serde_json::Value {
+        let (ct, body) = multipart_file(name, data);
+        let app = self.service().await;
+        let req = test::TestRequest::post()
+            .uri(&format!("/v1/files/uploads/{query}"))
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .insert_header(("Content-Type", ct))
+            .set_payload(body)
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(res.status().as_u16(), 201, "upload of {name}");
+        let v = json_body(res).await;
+        v["upload"]["file"].clone()
+    }
+}
+
+pub fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    filegate::ids::hex(&sha2::Sha256::digest(b))
+}
