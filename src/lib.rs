@@ -14,10 +14,12 @@ pub mod error;
 pub mod files;
 pub mod fraud;
 pub mod ids;
+pub mod jobs;
 pub mod links;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod pipelines;
 pub mod server;
 pub mod state;
 pub mod store;
@@ -89,7 +91,32 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
                 "/files/{id:[0-9a-f]{24}}/revoke/",
             ])
             .route(web::post().to(api::files::revoke)),
-        );
+        )
+        .configure(api_v1_pipelines_jobs);
+}
+
+/// Pipelines and jobs (SPEC §4).
+fn api_v1_pipelines_jobs(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource(&["/pipelines", "/pipelines/"])
+            .route(web::get().to(api::pipelines::list))
+            .route(web::post().to(api::pipelines::create)),
+    )
+    .service(
+        resource(&["/pipelines/{id}", "/pipelines/{id}/"])
+            .route(web::get().to(api::pipelines::get))
+            .route(web::delete().to(api::pipelines::delete)),
+    )
+    .service(
+        resource(&["/jobs", "/jobs/"])
+            .route(web::get().to(api::jobs::list))
+            .route(web::post().to(api::jobs::create)),
+    )
+    .service(
+        resource(&["/jobs/{id}", "/jobs/{id}/"])
+            .route(web::get().to(api::jobs::get))
+            .route(web::put().to(api::jobs::update)),
+    );
 }
 
 /// A resource answering at each of `paths`, 405 in our error shape for other methods.

@@ -184,10 +184,19 @@ async fn select(state: &AppState, selector: Selector) -> Result<FileRow, ApiErro
             })
         })
         .await?;
-    match row {
-        Some(f) if !f.is_expired(now) => Ok(f),
-        _ => Err(ApiError::not_found("file")),
+    let file = match row {
+        Some(f) if !f.is_expired(now) => f,
+        _ => return Err(ApiError::not_found("file")),
+    };
+    // A job's outputs are served only once the job succeeded (409 otherwise).
+    if file.job_id.is_some() {
+        let f = file.clone();
+        state
+            .catalog
+            .call(move |c| crate::jobs::download_gate(c, &f))
+            .await?;
     }
+    Ok(file)
 }
 
 pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {

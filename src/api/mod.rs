@@ -1,12 +1,15 @@
 //! HTTP handlers, one module per resource; `render` shapes every answer.
 
 pub mod assets;
+pub mod body;
 pub mod downloads;
 pub mod files;
 pub mod health;
+pub mod jobs;
 pub mod multipart;
 pub mod oauth2;
 pub mod params;
+pub mod pipelines;
 pub mod render;
 pub mod uploads;
 

@@ -251,6 +251,65 @@ pub fn list(conn: &Connection, q: &ListQuery) -> rusqlite::Result<(Vec<FileRow>,
     Ok((rows.collect::<rusqlite::Result<_>>()?, total as u64))
 }
 
+/// How many files of `pipeline_id` are visible at `now_ms` (not expired).
+pub fn count_visible_in_pipeline(conn: &Connection, pipeline_id: &str, now_ms: i64) -> rusqlite::Result<u64> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM files
+         WHERE ifnull(pipeline_id, '') = ?1 AND (expires_at = 0 OR expires_at > ?2)",
+        params![pipeline_id, now_ms],
+        |r| r.get(0),
+    )?;
+    Ok(n as u64)
+}
+
+/// Ids of files of `pipeline_id`, at most `max`: all of them, or with `expired_at =
+/// Some(now)` only those expired at `now`.
+pub fn ids_in_pipeline(
+    conn: &Connection,
+    pipeline_id: &str,
+    expired_at: Option<i64>,
+    max: usize,
+) -> rusqlite::Result<Vec<String>> {
+    let mut st = conn.prepare(
+        "SELECT id FROM files WHERE ifnull(pipeline_id, '') = ?1
+         AND (?2 IS NULL OR (expires_at > 0 AND expires_at <= ?2)) LIMIT ?3",
+    )?;
+    let rows = st.query_map(params![pipeline_id, expired_at, max as i64], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// The smallest object key `>= from` in the pipeline: if any key starts with `from`, this
+/// one does (one index seek).
+pub fn first_key_from(conn: &Connection, pipeline_id: &str, from: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT object_key FROM files WHERE ifnull(pipeline_id, '') = ?1 AND object_key >= ?2
+         ORDER BY object_key LIMIT 1",
+        params![pipeline_id, from],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// The files among `ids` that exist.
+pub fn get_many(conn: &Connection, ids: &[String]) -> rusqlite::Result<Vec<FileRow>> {
+    let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let mut st = conn.prepare(&format!(
+        "SELECT {COLS} FROM files WHERE id IN (SELECT value FROM json_each(?1))"
+    ))?;
+    let rows = st.query_map([ids], from_row)?;
+    rows.collect()
+}
+
+/// Every file belonging to one of `job_ids`.
+pub fn of_jobs(conn: &Connection, job_ids: &[String]) -> rusqlite::Result<Vec<FileRow>> {
+    let ids = serde_json::to_string(job_ids).unwrap_or_else(|_| "[]".into());
+    let mut st = conn.prepare(&format!(
+        "SELECT {COLS} FROM files WHERE job_id IN (SELECT value FROM json_each(?1))"
+    ))?;
+    let rows = st.query_map([ids], from_row)?;
+    rows.collect()
+}
+
 /// Ids of files whose `expires_at` has passed, oldest first, at most `max`.
 pub fn expired(conn: &Connection, now_ms: i64, max: usize) -> rusqlite::Result<Vec<String>> {
     let mut st = conn.prepare(

@@ -124,6 +124,41 @@ const STEPS: &[&str] = &[
     );
     CREATE INDEX used_signatures_expiry ON used_signatures(expires_at);
     "#,
+    // 5: jobs (issue 6). A job owns the object keys under its expanded `output_prefix` in
+    // its pipeline; `input_file_name` is a snapshot (the input may be deleted later) and
+    // `input_name_fold` its lowercase form for case-insensitive search (SQLite's lower()
+    // only knows ASCII).
+    r#"
+    CREATE TABLE jobs (
+        id                    TEXT PRIMARY KEY,
+        pipeline_id           TEXT NOT NULL REFERENCES pipelines(id),
+        status                TEXT NOT NULL
+                              CHECK (status IN ('QUEUED', 'RUNNING', 'SUCCESS', 'FAILED')),
+        percentage_completed  INTEGER NOT NULL DEFAULT 0
+                              CHECK (percentage_completed BETWEEN 0 AND 100),
+        input_name            TEXT,
+        input_file_id         TEXT,
+        input_file_name       TEXT,
+        input_name_fold       TEXT,
+        output_prefix         TEXT NOT NULL CHECK (length(output_prefix) > 0),
+        user_data             TEXT,
+        app_id                TEXT,
+        created_at            INTEGER NOT NULL,
+        updated_at            INTEGER NOT NULL,
+        started_at            INTEGER,
+        finished_at           INTEGER
+    );
+    CREATE INDEX jobs_prefix ON jobs(pipeline_id, output_prefix);
+    CREATE INDEX jobs_created ON jobs(created_at, id);
+    CREATE INDEX jobs_updated ON jobs(updated_at, id);
+    CREATE TABLE job_outputs (
+        job_id       TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        idx          INTEGER NOT NULL,
+        output_name  TEXT NOT NULL,
+        PRIMARY KEY (job_id, idx),
+        UNIQUE (job_id, output_name)
+    );
+    "#,
 ];
 
 pub fn run(conn: &Connection) -> rusqlite::Result<()> {

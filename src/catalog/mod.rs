@@ -3,6 +3,7 @@
 
 pub mod apps;
 pub mod files;
+pub mod jobs;
 pub mod keys;
 pub mod meta;
 mod migrations;

@@ -89,6 +89,14 @@ async fn serve(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, ApiE
     {
         return Err(ApiError::new(ErrorKind::Gone, "link_revoked"));
     }
+    if file.job_id.is_some() {
+        // Rare and must be current (a job moved to FAILED kills its links): ask the catalog.
+        let f = file.clone();
+        state
+            .catalog
+            .call(move |c| crate::jobs::download_gate(c, &f))
+            .await?;
+    }
     if claims.item.is_some() {
         // Archive entries come with the archive indexer; until then no link names one.
         return Err(ApiError::not_found("file"));

@@ -60,8 +60,9 @@ pub fn check_object_key(key: &str) -> Result<(), ApiError> {
     object_key::validate(key).map_err(|_| ApiError::invalid("invalid_object_key", "object_key"))
 }
 
-/// Checks that the pipeline exists (404 `pipeline_not_found`) and the key is free
-/// (409 `object_key_exists`); returns the pipeline.
+/// Checks that the pipeline exists (404 `pipeline_not_found`), the key is free
+/// (409 `object_key_exists`) and not claimed by a failed job only (409 `job_failed`);
+/// returns the pipeline. The insert checks all this again in its transaction.
 pub fn check_placement(
     conn: &Connection,
     pipeline_id: Option<&str>,
@@ -75,6 +76,9 @@ pub fn check_placement(
         if files::by_key(conn, pipeline_id, key)?.is_some() {
             return Err(key_exists());
         }
+        if let Some(pid) = pipeline_id {
+            crate::jobs::owner_for_upload(conn, pid, key)?;
+        }
     }
     Ok(pipeline)
 }
@@ -87,24 +91,26 @@ fn key_exists() -> ApiError {
     ApiError::conflict("object_key_exists").with_param("object_key")
 }
 
-/// The file's `expires_at` (ms, 0 = never): as requested; else the pipeline's default
-/// object timeout when it is temporary; else `default_ttl_secs` from now (0 = never).
+/// The file's `expires_at` (ms, 0 = never). In a temporary pipeline: its
+/// `default_object_timeout` from now, or the requested instant when that is sooner (a
+/// temporary pipeline keeps nothing longer, `0` = never included). Elsewhere: as
+/// requested, else `default_ttl_secs` from now (0 = never).
 pub fn expiry(
     requested: Option<i64>,
     pipeline: Option<&PipelineRow>,
     default_ttl_secs: u64,
     now_ms: i64,
 ) -> i64 {
-    if let Some(ms) = requested {
-        return ms;
+    let temporary = pipeline
+        .filter(|p| p.mode == crate::pipelines::TEMPORARY && p.default_object_timeout > 0)
+        .map(|p| now_ms.saturating_add(p.default_object_timeout.saturating_mul(1000)));
+    match (requested, temporary) {
+        (Some(ms), Some(cap)) if ms > 0 => ms.min(cap),
+        (_, Some(cap)) => cap,
+        (Some(ms), None) => ms,
+        (None, None) if default_ttl_secs == 0 => 0,
+        (None, None) => now_ms.saturating_add((default_ttl_secs as i64).saturating_mul(1000)),
     }
-    if let Some(p) = pipeline.filter(|p| p.mode == "temporary" && p.default_object_timeout > 0) {
-        return now_ms.saturating_add(p.default_object_timeout.saturating_mul(1000));
-    }
-    if default_ttl_secs == 0 {
-        return 0;
-    }
-    now_ms.saturating_add((default_ttl_secs as i64).saturating_mul(1000))
 }
 
 /// Makes `content` the file described by `p`: bytes into the blob store, then the row
@@ -152,9 +158,15 @@ pub fn store_file(
     // else: identical bytes are already there; a temp file is removed when dropped, a
     // chunk with its upload.
     let committed = write_tx(conn, |tx| {
+        let mut row = row;
         if let Some(pid) = &p.pipeline_id {
             if pipelines::get(tx, pid)?.is_none() {
                 return Err(pipeline_not_found());
+            }
+            // A key under a job's output prefix makes the file one of that job's outputs,
+            // decided under the same lock as the job's status moves.
+            if row.job_id.is_none() {
+                row.job_id = crate::jobs::owner_for_upload(tx, pid, &row.object_key)?;
             }
         }
         files::insert(tx, &row).map_err(|e| {
@@ -164,16 +176,19 @@ pub fn store_file(
                 ApiError::from(e)
             }
         })?;
-        also(tx)
+        also(tx)?;
+        Ok(row)
     });
-    if let Err(e) = committed {
-        // Still under the lock: nobody else can have started using these bytes.
-        if !existed && matches!(files::blob_in_use(conn, &blob_id), Ok(false)) {
-            let _ = store.delete(&blob_id);
+    match committed {
+        Ok(row) => Ok(row),
+        Err(e) => {
+            // Still under the lock: nobody else can have started using these bytes.
+            if !existed && matches!(files::blob_in_use(conn, &blob_id), Ok(false)) {
+                let _ = store.delete(&blob_id);
+            }
+            Err(e)
         }
-        return Err(e);
     }
-    Ok(row)
 }
 
 /// Deletes file `id`; its bytes go when no other file shares them. Blocking.

@@ -259,7 +259,7 @@ pub fn complete(
         Err(e) => {
             let fatal = matches!(
                 e.reason.as_ref(),
-                "bad_digest" | "object_key_exists" | "pipeline_not_found"
+                "bad_digest" | "object_key_exists" | "pipeline_not_found" | "job_failed"
             );
             let outcome = write_tx(conn, |tx| {
                 if fatal {
