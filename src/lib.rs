@@ -53,6 +53,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 )
                 .service(
                     web::scope("/v1")
+                        // Inside `render_errors`, so its refusals are rendered like any other.
+                        .wrap(from_fn(auth::signed::check))
                         .wrap(from_fn(render_errors))
                         .configure(api_v1)
                         .default_service(web::to(no_route)),

@@ -127,34 +127,41 @@ async fn sweep_loop(state: AppState) {
     let mut tick = actix_web::rt::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        let now = state.clock.now_ms();
-        let store = state.store.clone();
-        match state
-            .catalog
-            .call(move |c| crate::files::sweep::run(c, &store, now))
-            .await
-        {
-            Ok(r) if r != Default::default() => tracing::info!(
-                expired_files = r.expired_files,
-                stale_uploads = r.stale_uploads,
-                "swept files and uploads"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "file sweep failed"),
-        }
-        match state
-            .catalog
-            .call(move |c| {
-                let tokens = crate::catalog::tokens::sweep_expired(c, now)?;
-                let signatures = crate::catalog::signatures::sweep(c, now.div_euclid(1000))?;
-                Ok(tokens + signatures)
-            })
-            .await
-        {
-            Ok(n) if n > 0 => tracing::info!(rows = n, "swept expired tokens and used signatures"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "token sweep failed"),
-        }
+        sweep_once(&state).await;
+    }
+}
+
+/// One round of the background sweep at the state's clock (public so that tests run
+/// exactly what the server runs): expired files and abandoned uploads, then expired
+/// tokens and the records of used single-use signatures that have expired.
+pub async fn sweep_once(state: &AppState) {
+    let now = state.clock.now_ms();
+    let store = state.store.clone();
+    match state
+        .catalog
+        .call(move |c| crate::files::sweep::run(c, &store, now))
+        .await
+    {
+        Ok(r) if r != Default::default() => tracing::info!(
+            expired_files = r.expired_files,
+            stale_uploads = r.stale_uploads,
+            "swept files and uploads"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "file sweep failed"),
+    }
+    match state
+        .catalog
+        .call(move |c| {
+            let tokens = crate::catalog::tokens::sweep_expired(c, now)?;
+            let signatures = crate::catalog::signatures::sweep(c, now.div_euclid(1000))?;
+            Ok(tokens + signatures)
+        })
+        .await
+    {
+        Ok(n) if n > 0 => tracing::info!(rows = n, "swept expired tokens and used signatures"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "token sweep failed"),
     }
 }
 

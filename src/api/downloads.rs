@@ -8,8 +8,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::base_url;
-use super::params::{Params, SIGNED};
+use super::params::Params;
 use super::render::Rendering;
+use crate::auth::signed::accepted_params;
 use crate::auth::{authenticate, Scope};
 use crate::catalog::files::{self as catalog_files, FileRow};
 use crate::error::ApiError;
@@ -200,7 +201,7 @@ async fn select(state: &AppState, selector: Selector) -> Result<FileRow, ApiErro
 }
 
 pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let params = Params::parse(req.query_string(), &[PARAMS, SIGNED])?;
+    let params = Params::parse(req.query_string(), &[PARAMS, accepted_params(&req)])?;
     let rendering = Rendering::negotiate(&req, &params)?;
     let who = authenticate(&state, &req, &params).await?;
     who.require(Scope::MediahubDownloadFiles)?;
@@ -290,6 +291,7 @@ fn answer(f: &FileRow, d: &DownloadRequest, url: &str, base: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::params::SIGNED;
 
     fn p(q: &str) -> Params {
         Params::parse(q, &[PARAMS, SIGNED]).unwrap()

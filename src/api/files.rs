@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::base_url;
 use super::params::{Params, LIST};
 use super::render::Rendering;
+use crate::auth::signed::accepted_params;
 use crate::auth::{authenticate, Scope};
 use crate::catalog::files::{self as catalog_files, FileRow, ListQuery, SortKey};
 use crate::error::ApiError;
@@ -49,7 +50,7 @@ pub fn file_link(id: &str, base: &str) -> Value {
 }
 
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let params = Params::parse(req.query_string(), &[LIST, LIST_FILTERS])?;
+    let params = Params::parse(req.query_string(), &[LIST, LIST_FILTERS, accepted_params(&req)])?;
     let rendering = Rendering::negotiate(&req, &params)?;
     authenticate(&state, &req, &params)
         .await?
@@ -116,7 +117,7 @@ pub async fn get(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::parse(req.query_string(), &[])?;
+    let params = Params::parse(req.query_string(), &[accepted_params(&req)])?;
     let rendering = Rendering::negotiate(&req, &params)?;
     authenticate(&state, &req, &params)
         .await?

@@ -11,7 +11,8 @@ pub const COMMON: &[&str] = &[
     "expand",
     "expand_all",
 ];
-/// The MediaHub signed-URL parameters, accepted on `/v1/files/…` GETs.
+/// The MediaHub signed-URL parameters, accepted on `/v1/files/…` GETs that a signature
+/// authorises (see `auth::signed::accepted_params`).
 pub const SIGNED: &[&str] = &["client_id", "expiry_time", "signature", "multi_use"];
 /// Accepted on every list endpoint.
 pub const LIST: &[&str] = &["start", "limit", "sort", "direction"];

@@ -10,6 +10,7 @@ use super::files::{file_json, file_link};
 use super::multipart::{self, Form};
 use super::params::Params;
 use super::render::Rendering;
+use crate::auth::signed::accepted_params;
 use crate::auth::{authenticate, Principal, Scope};
 use crate::catalog::files::FileRow;
 use crate::catalog::uploads::{self as catalog_uploads, ChunkRow, Status, UploadRow};
@@ -332,7 +333,7 @@ pub async fn get(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::parse(req.query_string(), &[])?;
+    let params = Params::parse(req.query_string(), &[accepted_params(&req)])?;
     let rendering = Rendering::negotiate(&req, &params)?;
     let principal = authenticate(&state, &req, &params).await?;
     if !principal.scopes.grants(Scope::MediahubWrite) {

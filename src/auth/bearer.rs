@@ -1,4 +1,5 @@
 //! The bearer check: `Authorization: Bearer …` or `access_token=…`, then scopes.
+//! A request authorised by a MediaHub signature instead arrives already verified.
 
 use actix_web::http::header;
 use actix_web::HttpRequest;
@@ -31,7 +32,7 @@ impl Principal {
 }
 
 /// The token the request carries, if any: the header wins over the query.
-fn presented_token<'a>(req: &'a HttpRequest, params: &'a Params) -> Option<&'a str> {
+pub(crate) fn presented_token<'a>(req: &'a HttpRequest, params: &'a Params) -> Option<&'a str> {
     if let Some(h) = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -46,20 +47,17 @@ fn presented_token<'a>(req: &'a HttpRequest, params: &'a Params) -> Option<&'a s
     params.get("access_token")
 }
 
-/// Resolves the request's bearer token to a principal, or answers 403 `0x0000003`.
+/// The principal of a signed request, else the one of its bearer token; else 403 `0x0000003`.
 pub async fn authenticate(
     state: &AppState,
     req: &HttpRequest,
     params: &Params,
 ) -> Result<Principal, ApiError> {
+    // A request authorised by its signature (checked before routing, see `signed`).
+    if let Some(p) = super::signed::principal(req) {
+        return Ok(p);
+    }
     let Some(token) = presented_token(req, params) else {
-        // No token: a GET under /v1/files/ may carry a MediaHub signature instead.
-        let signed = req.method() == actix_web::http::Method::GET
-            && req.path().starts_with("/v1/files")
-            && super::signed_url::has_signature(req.query_string());
-        if signed {
-            return super::signed::authenticate(state, req).await;
-        }
         return Err(ApiError::invalid_token("missing_token"));
     };
     if token.is_empty() || token.len() > 512 {

@@ -129,7 +129,12 @@ pub fn sign_url(
     expiry_time: i64,
     single_use: bool,
 ) -> String {
-    let sep = if path_and_query.contains('?') { '&' } else { '?' };
+    let sep = match path_and_query.rfind('?') {
+        None => "?",
+        // `/path?` or `/path?a=1&`: the separator is already there.
+        Some(i) if i + 1 == path_and_query.len() || path_and_query.ends_with('&') => "",
+        Some(_) => "&",
+    };
     let mut signed = format!("{path_and_query}{sep}");
     if single_use {
         signed.push_str("multi_use=false&");
@@ -164,6 +169,22 @@ mod tests {
         assert_eq!(verify(&p, key, 1999), Ok(()));
         assert_eq!(verify(&p, key, 2000), Err(SignedUrlError::Expired));
         assert_eq!(verify(&p, b"other key", 1999), Err(SignedUrlError::BadSignature));
+    }
+
+    #[test]
+    fn sign_url_adds_exactly_one_separator() {
+        let key = b"k";
+        for (given, head) in [
+            ("/v1/files/", "/v1/files/?client_id="),
+            ("/v1/files/?", "/v1/files/?client_id="),
+            ("/v1/files/?limit=5", "/v1/files/?limit=5&client_id="),
+            ("/v1/files/?limit=5&", "/v1/files/?limit=5&client_id="),
+        ] {
+            let url = sign_url(given, ID, key, 2000, false);
+            assert!(url.starts_with(head), "{given} gave {url}");
+            let p = parse(&url).unwrap();
+            assert_eq!(verify(&p, key, 1999), Ok(()));
+        }
     }
 
     #[test]

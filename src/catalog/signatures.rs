@@ -12,6 +12,15 @@ pub fn record_use(conn: &Connection, signature: &[u8], expires_at_secs: i64) -> 
     Ok(n == 1)
 }
 
+/// True when `signature` was used before (and not yet swept).
+pub fn is_used(conn: &Connection, signature: &[u8]) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM used_signatures WHERE signature = ?1)",
+        [signature],
+        |r| r.get(0),
+    )
+}
+
 /// Forgets signatures that expired before `now_secs` (they are refused as expired anyway).
 pub fn sweep(conn: &Connection, now_secs: i64) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM used_signatures WHERE expires_at <= ?1", [now_secs])
