@@ -141,7 +141,7 @@ pub fn store_file(
         revoked_before: 0,
     };
 
-    let _guard = store.lock_blob(&blob_id);
+    let _guard = store.lock_blob(&blob_id)?;
     let existed = store.exists(&blob_id);
     if !existed {
         match content.source {
@@ -181,7 +181,7 @@ pub fn delete_file(conn: &mut Connection, store: &Store, id: &str) -> Result<Opt
     let Some(row) = files::get(conn, id)? else {
         return Ok(None);
     };
-    let _guard = store.lock_blob(&row.blob_id);
+    let _guard = store.lock_blob(&row.blob_id)?;
     let deleted = write_tx(conn, |tx| files::delete(tx, id))?;
     let Some(deleted) = deleted else {
         return Ok(None);

@@ -10,6 +10,9 @@
 //! - `uploads/<upload_id>/<data_id>`: chunks of uploads in progress, made durable the same
 //!   way ([`TempBlob::persist_chunk`]) so that an upload can resume after a restart.
 //!
+//! - `locks/blob-NN`: empty files whose `flock` makes [`Store::lock_blob`] hold across
+//!   processes (the server and `filegate verify --repair`).
+//!
 //! Blob files are shared by identical uploads. Whoever adds or drops a reference to a
 //! blob holds [`Store::lock_blob`] across "bytes on disk" and "row committed" (or
 //! "row committed" and "bytes unlinked"), so a delete never unlinks bytes that a
@@ -29,35 +32,80 @@ pub struct Store {
     blobs: PathBuf,
     tmp: PathBuf,
     uploads: PathBuf,
+    lock_files: PathBuf,
     locks: Arc<[Mutex<()>; LOCK_STRIPES]>,
+}
+
+/// Held while a blob's references and bytes change together; see [`Store::lock_blob`].
+pub struct BlobLock<'a> {
+    // Declared first so the flock is released (file closed) before the thread mutex.
+    _file: File,
+    _thread: MutexGuard<'a, ()>,
 }
 
 impl Store {
     pub fn open(data_dir: &Path) -> io::Result<Store> {
-        let blobs = data_dir.join("blobs");
-        let tmp = data_dir.join("tmp");
-        let uploads = data_dir.join("uploads");
-        fs::create_dir_all(&blobs)?;
-        fs::create_dir_all(&tmp)?;
-        fs::create_dir_all(&uploads)?;
-        Ok(Store {
-            blobs,
-            tmp,
-            uploads,
-            locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
-        })
+        let store = Store::at(data_dir);
+        fs::create_dir_all(&store.blobs)?;
+        fs::create_dir_all(&store.tmp)?;
+        fs::create_dir_all(&store.uploads)?;
+        fs::create_dir_all(&store.lock_files)?;
+        // All stripes at once, by whoever opens the directory first: a lock file created
+        // later by another user (root running a CLI command) could not be opened by the
+        // service user. Opening one read-only is enough to lock it.
+        for stripe in 0..LOCK_STRIPES {
+            let p = store.lock_file(stripe);
+            if !p.exists() {
+                if let Err(e) = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&p)
+                {
+                    tracing::warn!(error = %e, path = %p.display(), "cannot create lock file");
+                }
+            }
+        }
+        Ok(store)
     }
 
-    /// Serialises reference changes of blob `id` with its bytes appearing or going away.
+    /// The store of `data_dir` as it is, creating nothing: for reading a backup, which
+    /// may sit on read-only media. [`Store::lock_blob`] fails on it unless `locks/` exists.
+    pub fn at(data_dir: &Path) -> Store {
+        Store {
+            blobs: data_dir.join("blobs"),
+            tmp: data_dir.join("tmp"),
+            uploads: data_dir.join("uploads"),
+            lock_files: data_dir.join("locks"),
+            locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
+        }
+    }
+
+    fn lock_file(&self, stripe: usize) -> PathBuf {
+        self.lock_files.join(format!("blob-{stripe:02}"))
+    }
+
+    /// Serialises reference changes of blob `id` with its bytes appearing or going away,
+    /// among the threads of this process (a mutex) and with other processes on the same
+    /// data directory (an exclusive `flock` on the stripe's lock file), so that
+    /// `filegate verify --repair` never removes bytes a running server is adopting.
     /// Blocking: call it off the async workers.
-    pub fn lock_blob(&self, id: &str) -> MutexGuard<'_, ()> {
+    pub fn lock_blob(&self, id: &str) -> io::Result<BlobLock<'_>> {
         let stripe = id
             .bytes()
             .take(4)
             .fold(0usize, |acc, b| acc.wrapping_mul(31).wrapping_add(b as usize))
             % LOCK_STRIPES;
         // A panic while holding the lock leaves nothing half-done that the lock protects.
-        self.locks[stripe].lock().unwrap_or_else(|e| e.into_inner())
+        let thread = self.locks[stripe].lock().unwrap_or_else(|e| e.into_inner());
+        // Opened per use: an flock belongs to the open file, and closing it releases the
+        // lock even if this process dies, so a crashed holder never wedges the others.
+        let file = File::open(self.lock_file(stripe))?;
+        file.lock()?;
+        Ok(BlobLock {
+            _file: file,
+            _thread: thread,
+        })
     }
 
     /// Removes every leftover of interrupted writes; run once before serving.
@@ -360,6 +408,33 @@ mod tests {
         std::fs::write(d.path().join("tmp/crash.part"), b"x").unwrap();
         assert_eq!(s.sweep_temp().unwrap(), 1);
         assert_eq!(s.temp_count().unwrap(), 0);
+    }
+
+    #[test]
+    fn blob_lock_excludes_another_store_on_the_same_directory() {
+        // Two `Store`s have separate mutexes, like two processes: only the flock on the
+        // lock file can keep them apart.
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let d = tempfile::tempdir().unwrap();
+        let a = Store::open(d.path()).unwrap();
+        let b = Store::open(d.path()).unwrap();
+        let held = a.lock_blob("0123456789abcdef").unwrap();
+        let got = Arc::new(AtomicBool::new(false));
+        let t = {
+            let got = got.clone();
+            std::thread::spawn(move || {
+                let _g = b.lock_blob("0123456789abcdef").unwrap();
+                got.store(true, Ordering::SeqCst);
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!got.load(Ordering::SeqCst), "second store took a held lock");
+        drop(held);
+        t.join().unwrap();
+        assert!(got.load(Ordering::SeqCst));
+        // Another stripe is not blocked by a held one.
+        let _x = a.lock_blob("0123456789abcdef").unwrap();
+        let _y = a.lock_blob("fedcba9876543210").unwrap();
     }
 
     #[test]
