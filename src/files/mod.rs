@@ -139,6 +139,7 @@ pub fn store_file(
         updated_at: now_ms,
         expires_at: p.expires_at,
         revoked_before: 0,
+        missing_since: 0,
     };
 
     let _guard = store.lock_blob(&blob_id)?;
