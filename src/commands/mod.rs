@@ -5,5 +5,6 @@ pub mod admin;
 pub mod app;
 pub mod http;
 pub mod keys;
+pub mod progress;
 pub mod sign;
 pub mod upload;
