@@ -16,6 +16,7 @@ pub mod fraud;
 pub mod ids;
 pub mod links;
 pub mod logging;
+pub mod maintenance;
 pub mod metrics;
 pub mod notify;
 pub mod server;

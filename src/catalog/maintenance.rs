@@ -197,6 +197,14 @@ pub fn unmark_missing(conn: &Connection, blob_id: &str) -> rusqlite::Result<usiz
     )
 }
 
+/// The size of every blob row together (what a checksum pass reads).
+pub fn total_blob_bytes(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("SELECT ifnull(sum(size), 0) FROM blobs", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n.max(0) as u64)
+}
+
 /// Number of file rows.
 pub fn count_files(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row("SELECT count(*) FROM files", [], |r| r.get::<_, i64>(0))
