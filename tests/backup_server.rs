@@ -399,6 +399,25 @@ fn verify_names_missing_and_orphan_blobs_repair_fixes_them_and_the_api_shows_mis
         "{stdout}"
     );
     assert!(stdout.contains("result: ok"), "{stdout}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains('%'),
+        "no bar into a pipe"
+    );
+
+    // On a terminal (`script` gives it one), --checksums draws a progress bar.
+    let cmd = format!(
+        "{} verify --checksums --data-dir {}",
+        binary().display(),
+        data.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("FILEGATE_CONFIG")
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{tty}");
+    assert!(tty.contains("] 100%"), "{tty}");
 }
 
 #[test]

@@ -195,6 +195,11 @@ pub fn run(catalog: &Catalog, store: &Store, opts: Options, progress: Progress) 
         }
     }
 
+    if opts.checksums {
+        // Done, even if missing blobs left bytes unread.
+        progress(to_hash, to_hash);
+    }
+
     // Blob files nothing references, and whatever else sits in blobs/.
     let scan = store.scan_blobs().map_err(super::io_err("listing blobs"))?;
     for id in scan.blobs.iter().filter(|id| !referenced.contains(*id)) {
