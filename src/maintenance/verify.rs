@@ -156,20 +156,24 @@ pub fn run(catalog: &Catalog, store: &Store, opts: Options, progress: Progress) 
         0
     };
 
+    let mut wrong_refs = Vec::new();
     for mm in m::refs_mismatches(&conn)? {
         if mm.actual == 0 {
             unused_row(&mut r, &mut conn, store, &mm.blob_id, opts)?;
         } else {
-            let i = r.add(
+            wrong_refs.push(r.add(
                 Kind::Refs,
                 &mm.blob_id,
                 vec![],
                 format!("refs is {}, but {} file(s) use it", mm.recorded, mm.actual),
-            );
-            if opts.repair {
-                let fixed = write_tx(&mut conn, |tx| m::fix_refs(tx).map_err(Error::from));
-                r.repaired(i, fixed.map(|_| "fixed".into()));
-            }
+            ));
+        }
+    }
+    if opts.repair && !wrong_refs.is_empty() {
+        // One statement recounts them all; a server keeps counts right in every commit.
+        match write_tx(&mut conn, |tx| m::fix_refs(tx).map_err(Error::from)) {
+            Ok(_) => wrong_refs.iter().for_each(|&i| r.repaired(i, Ok("fixed".into()))),
+            Err(e) => r.repair_errors.push(format!("REFS: {e}")),
         }
     }
 

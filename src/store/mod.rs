@@ -752,6 +752,33 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn copier_falls_back_to_copying_across_filesystems() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let Ok(other) = tempfile::tempdir_in("/dev/shm") else {
+            eprintln!("skipped: no /dev/shm");
+            return;
+        };
+        let dev = |p: &Path| std::fs::metadata(p).unwrap().dev();
+        if dev(d.path()) == dev(other.path()) {
+            eprintln!("skipped: /dev/shm is on the temp dir's filesystem");
+            return;
+        }
+        let s = Store::open(d.path()).unwrap();
+        put(&s, "0123456789abcdef", b"hello");
+        put(&s, "0123456789abcdee", b"world!");
+        let mut c = BlobCopier::new(other.path(), true);
+        assert_eq!(c.carry(&s, "0123456789abcdef").unwrap(), Carried::Copied(5));
+        assert_eq!(c.carry(&s, "0123456789abcdee").unwrap(), Carried::Copied(6));
+        c.finish().unwrap();
+        assert_eq!(
+            Store::at(other.path()).blob_size("0123456789abcdee").unwrap(),
+            Some(6)
+        );
+    }
+
     #[test]
     fn paths_come_only_from_hex_ids() {
         let d = tempfile::tempdir().unwrap();
