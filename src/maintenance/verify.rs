@@ -192,8 +192,11 @@ pub fn run(catalog: &Catalog, store: &Store, opts: Options, progress: Progress) 
             r.files += b.files.len() as u64;
             r.blobs += 1;
             let mut tick = |n: u64| {
-                hashed += n;
-                progress(hashed, to_hash);
+                // Blobs of marked files are hashed without --checksums too, quietly.
+                if opts.checksums {
+                    hashed += n;
+                    progress(hashed, to_hash);
+                }
             };
             check_blob(&mut r, &mut conn, store, &b, opts, &mut tick)?;
         }
