@@ -67,6 +67,46 @@ pub enum Command {
     Keys(KeysCommand),
     /// Upload a file to a running server with an application's credentials.
     Upload(UploadArgs),
+    /// Copy the data directory into DIR, consistently, while the server keeps running.
+    Backup(BackupArgs),
+    /// Check a backup and restore it into the (empty or new) data directory.
+    Restore(RestoreArgs),
+    /// Check the catalog against the blobs (also while the server runs); exits non-zero
+    /// when problems are left.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where to write the backup: a new or empty directory, outside the data directory.
+    pub dir: PathBuf,
+    /// Copy every blob, even when DIR is on the data directory's filesystem (where blobs
+    /// are hard-linked by default).
+    #[arg(long)]
+    pub copy: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A directory written by `filegate backup`.
+    pub dir: PathBuf,
+    /// Also recompute every blob's SHA-256 and MD5 before restoring.
+    #[arg(long)]
+    pub verify_checksums: bool,
+    /// Copy every blob, even when the backup is on the target's filesystem.
+    #[arg(long)]
+    pub copy: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Recompute every blob's SHA-256 and MD5 (reads every byte).
+    #[arg(long)]
+    pub checksums: bool,
+    /// Remove orphan blobs, strays and leftover chunks, fix reference counts, and mark
+    /// files whose bytes are missing or damaged.
+    #[arg(long)]
+    pub repair: bool,
 }
 
 #[derive(Debug, Args)]

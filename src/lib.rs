@@ -17,6 +17,7 @@ pub mod ids;
 pub mod jobs;
 pub mod links;
 pub mod logging;
+pub mod maintenance;
 pub mod metrics;
 pub mod notify;
 pub mod pipelines;

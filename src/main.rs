@@ -40,5 +40,8 @@ fn run(cli: Cli) -> Result<(), StartupError> {
             filegate::commands::keys::run(&state, cmd)
         }
         Command::Upload(args) => filegate::commands::upload::run(&config, args),
+        Command::Backup(args) => filegate::commands::backup::run(&config, args, &SystemClock),
+        Command::Restore(args) => filegate::commands::backup::restore(&config, args),
+        Command::Verify(args) => filegate::commands::verify::run(&config, args, &SystemClock),
     }
 }

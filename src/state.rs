@@ -33,6 +33,7 @@ impl AppState {
     /// the first link signing key.
     pub fn open(config: Config, clock: SharedClock) -> Result<AppState, StartupError> {
         let dir = config.data_dir().to_path_buf();
+        crate::maintenance::check_not_restoring(&dir).map_err(StartupError::Store)?;
         create_private_dir(&dir).map_err(|e| {
             StartupError::Store(format!("cannot create data directory {}: {e}", dir.display()))
         })?;

@@ -758,3 +758,20 @@ async fn issuing_and_serving_a_plain_link_writes_nothing_to_the_catalog() {
     }
     assert_eq!(version(&fx.env), before, "no WAL frames were written");
 }
+
+#[actix_web::test]
+async fn a_file_marked_missing_by_verify_repair_answers_410() {
+    let fx = fixture("a.bin", 10).await;
+    let link = fx.link("").await;
+    let conn = fx.env.state.catalog.conn().unwrap();
+    conn.execute("UPDATE files SET missing_since = ?1", [NOW_MS])
+        .unwrap();
+    fx.env.state.cache.invalidate_file(&fx.id());
+    let (s, v) = fx.ask(&format!("file_id={}", fx.id())).await;
+    assert_eq!(
+        (s, v["error"]["reason"].as_str()),
+        (StatusCode::GONE, Some("file_missing"))
+    );
+    let (s, _, b) = fx.fetch(&link).await;
+    assert_eq!((s, reason_of(&b).as_str()), (StatusCode::GONE, "file_missing"));
+}

@@ -71,6 +71,7 @@ fn row(env: &TestEnv, n: i64, kind: &str, pipeline: Option<&str>, job: Option<&s
             updated_at: NOW_MS + n,
             expires_at: 0,
             revoked_before: 0,
+            missing_since: 0,
         },
     )
     .unwrap();
@@ -276,4 +277,36 @@ async fn delete_needs_write_removes_the_file_and_answers_404_after() {
         files::blob_ids(&c).unwrap().is_empty(),
         "the blob row went with its last file"
     );
+}
+
+#[actix_web::test]
+async fn a_file_marked_missing_says_so_in_get_and_list_and_can_be_deleted() {
+    let env = TestEnv::new();
+    let tok = env.token("mediahub");
+    let gone = row(&env, 1, "file", None, None);
+    let kept = row(&env, 2, "file", None, None);
+    let blob = format!("{:064x}", 0x201);
+    {
+        let c = env.state.catalog.conn().unwrap();
+        filegate::catalog::maintenance::mark_missing(&c, &blob, NOW_MS).unwrap();
+    }
+    let (s, v, _) = call(&env, get(&format!("/v1/files/{gone}"), &tok)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["file"]["missing"], true);
+    let (_, v, _) = call(&env, get("/v1/files/", &tok)).await;
+    let listed: Vec<(&str, bool)> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["id"].as_str().unwrap(), f.get("missing").is_some()))
+        .collect();
+    assert_eq!(listed, [(gone.as_str(), true), (kept.as_str(), false)]);
+    let (s, _, _) = call(
+        &env,
+        TestRequest::delete()
+            .uri(&format!("/v1/files/{gone}"))
+            .insert_header(("Authorization", format!("Bearer {tok}"))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
 }

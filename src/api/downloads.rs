@@ -189,6 +189,10 @@ async fn select(state: &AppState, selector: Selector) -> Result<FileRow, ApiErro
         Some(f) if !f.is_expired(now) => f,
         _ => return Err(ApiError::not_found("file")),
     };
+    if file.is_missing() {
+        // `filegate verify --repair` found its bytes gone or damaged.
+        return Err(ApiError::new(crate::error::ErrorKind::Gone, "file_missing"));
+    }
     // A job's outputs are served only once the job succeeded (409 otherwise).
     if file.job_id.is_some() {
         let f = file.clone();

@@ -18,6 +18,16 @@ const LIST_FILTERS: &[&str] = &["type", "pipeline.id", "job.id"];
 
 /// The MediaHub file resource (without its wrapper).
 pub fn file_json(f: &FileRow, base: &str) -> Value {
+    let mut v = mediahub_json(f, base);
+    // Not a MediaHub field, so only present when true: clients see why the file's links
+    // fail (410) and may delete it.
+    if f.is_missing() {
+        v["missing"] = json!(true);
+    }
+    v
+}
+
+fn mediahub_json(f: &FileRow, base: &str) -> Value {
     let link = |kind: &str, id: &Option<String>| match id {
         Some(id) => json!({"id": id, "href": format!("{base}/v1/{kind}/{id}")}),
         None => Value::Null,

@@ -31,6 +31,8 @@ pub struct FileRow {
     pub expires_at: i64,
     /// Links issued before this instant (ms) are dead; 0 = none revoked.
     pub revoked_before: i64,
+    /// When `filegate verify --repair` found the blob missing or damaged (ms); 0 = intact.
+    pub missing_since: i64,
 }
 
 impl FileRow {
@@ -39,11 +41,17 @@ impl FileRow {
     pub fn is_expired(&self, now_ms: i64) -> bool {
         self.expires_at > 0 && self.expires_at <= now_ms
     }
+
+    /// True when the bytes are known to be gone: the row stays visible (with
+    /// `"missing": true`), but there is nothing to deliver (a download answers 410).
+    pub fn is_missing(&self) -> bool {
+        self.missing_since > 0
+    }
 }
 
 const COLS: &str = "id, name, title, type, subtype, mime_type, size, md5, sha256, blob_id, autograph, \
                     object_key, pipeline_id, job_id, app_id, created_at, updated_at, expires_at, \
-                    revoked_before";
+                    revoked_before, missing_since";
 
 fn from_row(r: &Row) -> rusqlite::Result<FileRow> {
     Ok(FileRow {
@@ -66,6 +74,7 @@ fn from_row(r: &Row) -> rusqlite::Result<FileRow> {
         updated_at: r.get(16)?,
         expires_at: r.get(17)?,
         revoked_before: r.get(18)?,
+        missing_since: r.get(19)?,
     })
 }
 
@@ -99,7 +108,7 @@ pub fn insert(conn: &Connection, f: &FileRow) -> rusqlite::Result<()> {
         params![f.blob_id, f.size, f.md5, f.created_at],
     )?;
     conn.execute(
-        &format!("INSERT INTO files({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
+        &format!("INSERT INTO files({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"),
         params![
             f.id,
             f.name,
@@ -119,7 +128,8 @@ pub fn insert(conn: &Connection, f: &FileRow) -> rusqlite::Result<()> {
             f.created_at,
             f.updated_at,
             f.expires_at,
-            f.revoked_before
+            f.revoked_before,
+            f.missing_since
         ],
     )?;
     Ok(())

@@ -159,7 +159,16 @@ const STEPS: &[&str] = &[
         UNIQUE (job_id, output_name)
     );
     "#,
+    // 6: files whose bytes `filegate verify --repair` found missing or damaged (ms since
+    // the epoch when it did; 0 = intact). The row stays, so the API can say so.
+    r#"
+    ALTER TABLE files ADD COLUMN missing_since INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
+
+/// The schema version this build writes: a catalog with a higher `user_version` comes
+/// from a newer filegate.
+pub const LATEST: usize = STEPS.len();
 
 pub fn run(conn: &Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -5,6 +5,7 @@ pub mod apps;
 pub mod files;
 pub mod jobs;
 pub mod keys;
+pub mod maintenance;
 pub mod meta;
 mod migrations;
 pub mod pipelines;
@@ -29,6 +30,9 @@ pub struct Catalog {
 }
 
 pub const CATALOG_FILE: &str = "catalog.sqlite3";
+
+/// The schema version this build migrates catalogs to.
+pub const SCHEMA_VERSION: usize = migrations::LATEST;
 
 impl Catalog {
     /// Opens (creating if needed) the catalog in `data_dir` and brings its schema up to date.

@@ -3,7 +3,10 @@
 
 pub mod admin;
 pub mod app;
+pub mod backup;
 pub mod http;
 pub mod keys;
+pub mod progress;
 pub mod sign;
 pub mod upload;
+pub mod verify;

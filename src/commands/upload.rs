@@ -4,13 +4,13 @@
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::time::Instant;
 
 use base64::Engine;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::http::{self, Base, Body};
+use super::progress::Progress;
 use crate::cli::UploadArgs;
 use crate::config::Config;
 use crate::error::StartupError;
@@ -205,89 +205,12 @@ fn quote(name: &str) -> String {
         .collect()
 }
 
-/// A one-line progress bar on stderr, drawn only on a terminal.
-struct Progress {
-    total: u64,
-    on: bool,
-    started: Instant,
-    last: Option<Instant>,
-}
-
-impl Progress {
-    fn new(total: u64, on: bool) -> Progress {
-        Progress {
-            total,
-            on,
-            started: Instant::now(),
-            last: None,
-        }
-    }
-
-    fn update(&mut self, sent: u64) {
-        if !self.on || (self.last.is_some_and(|t| t.elapsed().as_millis() < 100) && sent < self.total) {
-            return;
-        }
-        self.last = Some(Instant::now());
-        let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        eprint!("\r{}", render(sent, self.total, sent as f64 / secs));
-    }
-
-    fn finish(&self) {
-        if self.on {
-            eprintln!();
-        }
-    }
-}
-
-/// `[#########...........]  45%  1.2 GiB / 2.0 GiB  85.3 MiB/s`
-fn render(sent: u64, total: u64, rate: f64) -> String {
-    const WIDTH: u64 = 30;
-    let frac = if total == 0 {
-        1.0
-    } else {
-        sent as f64 / total as f64
-    };
-    let filled = ((frac * WIDTH as f64) as u64).min(WIDTH);
-    format!(
-        "[{}{}] {:>3}%  {} / {}  {}/s",
-        "#".repeat(filled as usize),
-        ".".repeat((WIDTH - filled) as usize),
-        (frac * 100.0) as u64,
-        human(sent as f64),
-        human(total as f64),
-        human(rate)
-    )
-}
-
-fn human(n: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut n = n;
-    let mut u = 0;
-    while n >= 1024.0 && u < UNITS.len() - 1 {
-        n /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n:.0} {}", UNITS[u])
-    } else {
-        format!("{n:.1} {}", UNITS[u])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn progress_line_and_helpers() {
-        assert_eq!(
-            render(1 << 30, 2 << 30, 85.3 * 1048576.0),
-            "[###############...............]  50%  1.0 GiB / 2.0 GiB  85.3 MiB/s"
-        );
-        assert_eq!(
-            render(0, 0, 0.0),
-            "[##############################] 100%  0 B / 0 B  0 B/s"
-        );
+    fn helpers() {
         assert_eq!(default_server("0.0.0.0:8080"), "http://127.0.0.1:8080");
         assert_eq!(default_server("127.0.0.1:9"), "http://127.0.0.1:9");
         assert_eq!(quote("a\"b\\c\nd"), "a\\\"b\\\\cd");

@@ -84,6 +84,9 @@ async fn serve(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, ApiE
     if file.is_expired(now_ms) {
         return Err(ApiError::not_found("file"));
     }
+    if file.is_missing() {
+        return Err(ApiError::new(ErrorKind::Gone, "file_missing"));
+    }
     if claims.is_revoked(Some(file.revoked_before))
         || !app_enabled(state, claims.app_id.as_deref(), now_ms).await?
     {

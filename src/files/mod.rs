@@ -145,9 +145,10 @@ pub fn store_file(
         updated_at: now_ms,
         expires_at: p.expires_at,
         revoked_before: 0,
+        missing_since: 0,
     };
 
-    let _guard = store.lock_blob(&blob_id);
+    let _guard = store.lock_blob(&blob_id)?;
     let existed = store.exists(&blob_id);
     if !existed {
         match content.source {
@@ -196,7 +197,7 @@ pub fn delete_file(conn: &mut Connection, store: &Store, id: &str) -> Result<Opt
     let Some(row) = files::get(conn, id)? else {
         return Ok(None);
     };
-    let _guard = store.lock_blob(&row.blob_id);
+    let _guard = store.lock_blob(&row.blob_id)?;
     let deleted = write_tx(conn, |tx| files::delete(tx, id))?;
     let Some(deleted) = deleted else {
         return Ok(None);

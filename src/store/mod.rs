@@ -10,6 +10,9 @@
 //! - `uploads/<upload_id>/<data_id>`: chunks of uploads in progress, made durable the same
 //!   way ([`TempBlob::persist_chunk`]) so that an upload can resume after a restart.
 //!
+//! - `locks/blob-NN`: empty files whose `flock` makes [`Store::lock_blob`] hold across
+//!   processes (the server and `filegate verify --repair`).
+//!
 //! Blob files are shared by identical uploads. Whoever adds or drops a reference to a
 //! blob holds [`Store::lock_blob`] across "bytes on disk" and "row committed" (or
 //! "row committed" and "bytes unlinked"), so a delete never unlinks bytes that a
@@ -19,6 +22,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
 use crate::ids;
 
@@ -29,35 +33,80 @@ pub struct Store {
     blobs: PathBuf,
     tmp: PathBuf,
     uploads: PathBuf,
+    lock_files: PathBuf,
     locks: Arc<[Mutex<()>; LOCK_STRIPES]>,
+}
+
+/// Held while a blob's references and bytes change together; see [`Store::lock_blob`].
+pub struct BlobLock<'a> {
+    // Declared first so the flock is released (file closed) before the thread mutex.
+    _file: File,
+    _thread: MutexGuard<'a, ()>,
 }
 
 impl Store {
     pub fn open(data_dir: &Path) -> io::Result<Store> {
-        let blobs = data_dir.join("blobs");
-        let tmp = data_dir.join("tmp");
-        let uploads = data_dir.join("uploads");
-        fs::create_dir_all(&blobs)?;
-        fs::create_dir_all(&tmp)?;
-        fs::create_dir_all(&uploads)?;
-        Ok(Store {
-            blobs,
-            tmp,
-            uploads,
-            locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
-        })
+        let store = Store::at(data_dir);
+        fs::create_dir_all(&store.blobs)?;
+        fs::create_dir_all(&store.tmp)?;
+        fs::create_dir_all(&store.uploads)?;
+        fs::create_dir_all(&store.lock_files)?;
+        // All stripes at once, by whoever opens the directory first: a lock file created
+        // later by another user (root running a CLI command) could not be opened by the
+        // service user. Opening one read-only is enough to lock it.
+        for stripe in 0..LOCK_STRIPES {
+            let p = store.lock_file(stripe);
+            if !p.exists() {
+                if let Err(e) = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&p)
+                {
+                    tracing::warn!(error = %e, path = %p.display(), "cannot create lock file");
+                }
+            }
+        }
+        Ok(store)
     }
 
-    /// Serialises reference changes of blob `id` with its bytes appearing or going away.
+    /// The store of `data_dir` as it is, creating nothing: for reading a backup, which
+    /// may sit on read-only media. [`Store::lock_blob`] fails on it unless `locks/` exists.
+    pub fn at(data_dir: &Path) -> Store {
+        Store {
+            blobs: data_dir.join("blobs"),
+            tmp: data_dir.join("tmp"),
+            uploads: data_dir.join("uploads"),
+            lock_files: data_dir.join("locks"),
+            locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
+        }
+    }
+
+    fn lock_file(&self, stripe: usize) -> PathBuf {
+        self.lock_files.join(format!("blob-{stripe:02}"))
+    }
+
+    /// Serialises reference changes of blob `id` with its bytes appearing or going away,
+    /// among the threads of this process (a mutex) and with other processes on the same
+    /// data directory (an exclusive `flock` on the stripe's lock file), so that
+    /// `filegate verify --repair` never removes bytes a running server is adopting.
     /// Blocking: call it off the async workers.
-    pub fn lock_blob(&self, id: &str) -> MutexGuard<'_, ()> {
+    pub fn lock_blob(&self, id: &str) -> io::Result<BlobLock<'_>> {
         let stripe = id
             .bytes()
             .take(4)
             .fold(0usize, |acc, b| acc.wrapping_mul(31).wrapping_add(b as usize))
             % LOCK_STRIPES;
         // A panic while holding the lock leaves nothing half-done that the lock protects.
-        self.locks[stripe].lock().unwrap_or_else(|e| e.into_inner())
+        let thread = self.locks[stripe].lock().unwrap_or_else(|e| e.into_inner());
+        // Opened per use: an flock belongs to the open file, and closing it releases the
+        // lock even if this process dies, so a crashed holder never wedges the others.
+        let file = File::open(self.lock_file(stripe))?;
+        file.lock()?;
+        Ok(BlobLock {
+            _file: file,
+            _thread: thread,
+        })
     }
 
     /// Removes every leftover of interrupted writes; run once before serving.
@@ -232,6 +281,229 @@ impl Store {
     }
 }
 
+/// What a walk of `blobs/` found: blob ids at their proper paths, and everything else.
+#[derive(Debug, Default)]
+pub struct BlobScan {
+    pub blobs: Vec<String>,
+    pub strays: Vec<Stray>,
+}
+
+/// An entry in `blobs/` or `uploads/` that is no blob or chunk the store would write
+/// there, or that nothing claims. Only the store builds one, from a directory walk.
+#[derive(Debug, Clone)]
+pub struct Stray {
+    path: PathBuf,
+    /// The path relative to the data directory, for reports.
+    pub name: String,
+}
+
+impl Store {
+    /// Walks `blobs/`: ids of blob files at the path [`Store::path`] gives them, and
+    /// strays (other names, misplaced blobs, non-files). Blocking.
+    pub fn scan_blobs(&self) -> io::Result<BlobScan> {
+        let mut scan = BlobScan::default();
+        let shard = |name: &str| name.len() == 2 && ids::unhex(name).is_some();
+        for a in fs::read_dir(&self.blobs)? {
+            let a = a?;
+            let a_name = a.file_name().to_string_lossy().into_owned();
+            if !a.file_type()?.is_dir() || !shard(&a_name) {
+                scan.strays.push(self.stray(a.path()));
+                continue;
+            }
+            for b in fs::read_dir(a.path())? {
+                let b = b?;
+                let b_name = b.file_name().to_string_lossy().into_owned();
+                if !b.file_type()?.is_dir() || !shard(&b_name) {
+                    scan.strays.push(self.stray(b.path()));
+                    continue;
+                }
+                for f in fs::read_dir(b.path())? {
+                    let f = f?;
+                    let name = f.file_name().to_string_lossy().into_owned();
+                    let proper = self.path(&name).is_some_and(|p| p == f.path());
+                    if proper && f.file_type()?.is_file() {
+                        scan.blobs.push(name);
+                    } else {
+                        scan.strays.push(self.stray(f.path()));
+                    }
+                }
+            }
+        }
+        Ok(scan)
+    }
+
+    fn stray(&self, path: PathBuf) -> Stray {
+        let root = self.blobs.parent().unwrap_or(&self.blobs);
+        let name = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
+        Stray { path, name }
+    }
+
+    /// Removes a stray found by [`Store::scan_blobs`] or [`Store::chunk_leftovers`].
+    pub fn remove_stray(&self, s: &Stray) -> io::Result<()> {
+        match remove_any(&s.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The size of blob `id` on disk; `None` when there is no such file.
+    pub fn blob_size(&self, id: &str) -> io::Result<Option<u64>> {
+        let p = self.path(id).ok_or_else(bad_id)?;
+        match fs::metadata(p) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Entries of `uploads/` no upload claims (`keep_upload(upload_id)` for a directory,
+    /// `keep_chunk(upload_id, data_id)` for a chunk file), last modified before `before`.
+    /// Younger unclaimed entries are only counted: a chunk is renamed into place just
+    /// before its row commits, so a running server may be about to claim them.
+    pub fn chunk_leftovers(
+        &self,
+        keep_upload: impl Fn(&str) -> bool,
+        keep_chunk: impl Fn(&str, &str) -> bool,
+        before: SystemTime,
+    ) -> io::Result<(Vec<Stray>, usize)> {
+        let mut old = Vec::new();
+        let mut young = 0;
+        let mut judge = |path: PathBuf, modified: io::Result<SystemTime>| {
+            // An unreadable time counts as old: nothing writes there any more.
+            if modified.is_ok_and(|t| t >= before) {
+                young += 1;
+            } else {
+                old.push(self.stray(path));
+            }
+        };
+        for dir in fs::read_dir(&self.uploads)? {
+            let dir = dir?;
+            let meta = dir.metadata()?;
+            let upload_id = dir.file_name().to_string_lossy().into_owned();
+            if !meta.is_dir() || !ids::is_id(&upload_id) || !keep_upload(&upload_id) {
+                // A directory's time changes when a chunk is added or removed in it.
+                judge(dir.path(), meta.modified());
+                continue;
+            }
+            for f in fs::read_dir(dir.path())? {
+                let f = f?;
+                let data_id = f.file_name().to_string_lossy().into_owned();
+                if !(ids::is_id(&data_id) && keep_chunk(&upload_id, &data_id)) {
+                    judge(f.path(), f.metadata().and_then(|m| m.modified()));
+                }
+            }
+        }
+        Ok((old, young))
+    }
+}
+
+/// Puts blobs into another data directory tree (a backup, a data directory being
+/// restored) at their usual paths: hard links while both trees are on one filesystem
+/// (blobs are never modified in place, so sharing an inode is safe), else fsynced copies.
+pub struct BlobCopier {
+    dest: Store,
+    link: bool,
+    /// Directories that gained entries, to fsync once at the end.
+    dirty: std::collections::BTreeSet<PathBuf>,
+}
+
+/// How a blob reached the other tree, and its size there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carried {
+    Linked(u64),
+    Copied(u64),
+}
+
+impl Carried {
+    pub fn size(self) -> u64 {
+        match self {
+            Carried::Linked(n) | Carried::Copied(n) => n,
+        }
+    }
+}
+
+impl BlobCopier {
+    /// Into the tree rooted at `dest_dir`; `try_link` false always copies.
+    pub fn new(dest_dir: &Path, try_link: bool) -> BlobCopier {
+        BlobCopier {
+            dest: Store::at(dest_dir),
+            link: try_link,
+            dirty: Default::default(),
+        }
+    }
+
+    /// Carries blob `id` of `from` over. `NotFound` when `from` has no such blob (it may
+    /// have been deleted meanwhile); nothing is left behind on failure.
+    pub fn carry(&mut self, from: &Store, id: &str) -> io::Result<Carried> {
+        let src = from.path(id).ok_or_else(bad_id)?;
+        let dst = self.dest.path(id).ok_or_else(bad_id)?;
+        let parent = dst.parent().ok_or_else(bad_id)?.to_path_buf();
+        if !parent.is_dir() {
+            fs::create_dir_all(&parent)?;
+            let mut d = parent.clone();
+            while d != self.dest.blobs {
+                let Some(up) = d.parent() else { break };
+                self.dirty.insert(up.to_path_buf());
+                d = up.to_path_buf();
+            }
+            if let Some(root) = self.dest.blobs.parent() {
+                self.dirty.insert(root.to_path_buf());
+            }
+        }
+        self.dirty.insert(parent);
+        if self.link {
+            match fs::hard_link(&src, &dst) {
+                Ok(()) => return Ok(Carried::Linked(fs::metadata(&dst)?.len())),
+                // Another filesystem, or one without hard links, or links refused for
+                // files of another owner (fs.protected_hardlinks): copy from now on.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::CrossesDevices
+                            | io::ErrorKind::PermissionDenied
+                            | io::ErrorKind::Unsupported
+                    ) =>
+                {
+                    self.link = false;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // Read through one open file: a concurrent unlink of the name cannot cut the copy.
+        let mut input = File::open(&src)?;
+        let copied = (|| {
+            let mut out = OpenOptions::new().write(true).create_new(true).open(&dst)?;
+            let n = io::copy(&mut input, &mut out)?;
+            out.sync_all()?;
+            Ok(n)
+        })();
+        match copied {
+            Ok(n) => Ok(Carried::Copied(n)),
+            Err(e) => {
+                let _ = fs::remove_file(&dst);
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes back a blob carried over (its bytes turned out wrong).
+    pub fn discard(&mut self, id: &str) -> io::Result<()> {
+        self.dest.delete(id)
+    }
+
+    /// Makes the new directory entries durable.
+    pub fn finish(self) -> io::Result<()> {
+        for d in &self.dirty {
+            sync_dir(d)?;
+        }
+        Ok(())
+    }
+}
+
 fn remove_any(p: &Path) -> io::Result<()> {
     if p.is_dir() {
         fs::remove_dir_all(p)
@@ -259,7 +531,8 @@ fn bad_id() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "not a blob id")
 }
 
-fn sync_dir(p: &Path) -> io::Result<()> {
+/// fsyncs directory `p`, so that entries created or removed in it survive a crash.
+pub fn sync_dir(p: &Path) -> io::Result<()> {
     File::open(p)?.sync_all()
 }
 
@@ -360,6 +633,150 @@ mod tests {
         std::fs::write(d.path().join("tmp/crash.part"), b"x").unwrap();
         assert_eq!(s.sweep_temp().unwrap(), 1);
         assert_eq!(s.temp_count().unwrap(), 0);
+    }
+
+    #[test]
+    fn blob_lock_excludes_another_store_on_the_same_directory() {
+        // Two `Store`s have separate mutexes, like two processes: only the flock on the
+        // lock file can keep them apart.
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let d = tempfile::tempdir().unwrap();
+        let a = Store::open(d.path()).unwrap();
+        let b = Store::open(d.path()).unwrap();
+        let held = a.lock_blob("0123456789abcdef").unwrap();
+        let got = Arc::new(AtomicBool::new(false));
+        let t = {
+            let got = got.clone();
+            std::thread::spawn(move || {
+                let _g = b.lock_blob("0123456789abcdef").unwrap();
+                got.store(true, Ordering::SeqCst);
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!got.load(Ordering::SeqCst), "second store took a held lock");
+        drop(held);
+        t.join().unwrap();
+        assert!(got.load(Ordering::SeqCst));
+        // Another stripe is not blocked by a held one.
+        let _x = a.lock_blob("0123456789abcdef").unwrap();
+        let _y = a.lock_blob("fedcba9876543210").unwrap();
+    }
+
+    fn put(s: &Store, id: &str, bytes: &[u8]) {
+        let mut t = s.create_temp().unwrap();
+        t.write_all(bytes).unwrap();
+        t.persist(id).unwrap();
+    }
+
+    #[test]
+    fn scan_tells_blobs_from_strays() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        put(&s, "0123456789abcdef", b"x");
+        std::fs::write(d.path().join("blobs/stray.txt"), b"?").unwrap();
+        std::fs::write(d.path().join("blobs/01/23/not-hex"), b"?").unwrap();
+        std::fs::create_dir_all(d.path().join("blobs/ff/ee")).unwrap();
+        // A blob id at the wrong path is no blob either.
+        std::fs::write(d.path().join("blobs/ff/ee/0123456789abcdee"), b"?").unwrap();
+        let scan = s.scan_blobs().unwrap();
+        assert_eq!(scan.blobs, ["0123456789abcdef"]);
+        let mut strays: Vec<&str> = scan.strays.iter().map(|x| x.name.as_str()).collect();
+        strays.sort();
+        assert_eq!(
+            strays,
+            [
+                "blobs/01/23/not-hex",
+                "blobs/ff/ee/0123456789abcdee",
+                "blobs/stray.txt"
+            ]
+        );
+        for x in &scan.strays {
+            s.remove_stray(x).unwrap();
+        }
+        assert!(s.scan_blobs().unwrap().strays.is_empty());
+        assert_eq!(s.blob_size("0123456789abcdef").unwrap(), Some(1));
+        assert_eq!(s.blob_size("0123456789abcdee").unwrap(), None);
+    }
+
+    #[test]
+    fn chunk_leftovers_spare_claimed_and_young_entries() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let (u1, u2, c1, c2) = ("a".repeat(24), "b".repeat(24), "c".repeat(24), "d".repeat(24));
+        for (u, c) in [(&u1, &c1), (&u1, &c2), (&u2, &c1)] {
+            let mut t = s.create_temp().unwrap();
+            t.write_all(b"chunk").unwrap();
+            t.persist_chunk(u, c).unwrap();
+        }
+        let keep_u = |u: &str| u == u1;
+        let keep_c = |u: &str, c: &str| u == u1 && c == c1;
+        let past = SystemTime::now() - std::time::Duration::from_secs(3600);
+        let (old, young) = s.chunk_leftovers(keep_u, keep_c, past).unwrap();
+        assert_eq!((old.len(), young), (0, 2), "everything is fresh");
+        let (old, young) = s
+            .chunk_leftovers(
+                keep_u,
+                keep_c,
+                SystemTime::now() + std::time::Duration::from_secs(1),
+            )
+            .unwrap();
+        let mut names: Vec<String> = old.iter().map(|x| x.name.clone()).collect();
+        names.sort();
+        assert_eq!(names, [format!("uploads/{u1}/{c2}"), format!("uploads/{u2}")]);
+        assert_eq!(young, 0);
+    }
+
+    #[test]
+    fn copier_links_or_copies_and_reports_a_vanished_blob() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("live")).unwrap();
+        put(&s, "0123456789abcdef", b"hello");
+        for link in [true, false] {
+            let dest = d.path().join(format!("copy-{link}"));
+            let mut c = BlobCopier::new(&dest, link);
+            let got = c.carry(&s, "0123456789abcdef").unwrap();
+            assert_eq!(
+                got,
+                if link {
+                    Carried::Linked(5)
+                } else {
+                    Carried::Copied(5)
+                }
+            );
+            let e = c.carry(&s, "00000000000000aa").unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::NotFound);
+            c.finish().unwrap();
+            let copy = Store::at(&dest);
+            assert_eq!(copy.blob_size("0123456789abcdef").unwrap(), Some(5));
+            assert_eq!(copy.blob_size("00000000000000aa").unwrap(), None);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn copier_falls_back_to_copying_across_filesystems() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let Ok(other) = tempfile::tempdir_in("/dev/shm") else {
+            eprintln!("skipped: no /dev/shm");
+            return;
+        };
+        let dev = |p: &Path| std::fs::metadata(p).unwrap().dev();
+        if dev(d.path()) == dev(other.path()) {
+            eprintln!("skipped: /dev/shm is on the temp dir's filesystem");
+            return;
+        }
+        let s = Store::open(d.path()).unwrap();
+        put(&s, "0123456789abcdef", b"hello");
+        put(&s, "0123456789abcdee", b"world!");
+        let mut c = BlobCopier::new(other.path(), true);
+        assert_eq!(c.carry(&s, "0123456789abcdef").unwrap(), Carried::Copied(5));
+        assert_eq!(c.carry(&s, "0123456789abcdee").unwrap(), Carried::Copied(6));
+        c.finish().unwrap();
+        assert_eq!(
+            Store::at(other.path()).blob_size("0123456789abcdee").unwrap(),
+            Some(6)
+        );
     }
 
     #[test]
