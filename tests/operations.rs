@@ -170,3 +170,77 @@ async fn metrics_are_loopback_only_unless_a_token_is_configured() {
     let res = test::call_service(&app, req.to_request()).await;
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_and_never_show_secrets_or_queries() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .env("RUST_LOG", "info")
+        .env_remove("FILEGATE_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut base = String::new();
+    let mut creds = (String::new(), String::new());
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if let Some(v) = line.trim().strip_prefix("client_id: ") {
+            creds.0 = v.to_string();
+        }
+        if let Some(v) = line.trim().strip_prefix("client_secret: ") {
+            creds.1 = v.to_string();
+        }
+        if let Some(a) = line.strip_prefix("filegate listening on ") {
+            base = a.to_string();
+            break;
+        }
+    }
+    let (code, body) = curl(&[
+        "-u",
+        &format!("{}:{}", creds.0, creds.1),
+        "-d",
+        "grant_type=client_credentials",
+        &format!("{base}/v1/oauth2/token"),
+    ]);
+    assert_eq!(code, 200);
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, _) = curl(&[&format!("{base}/v1/files/?access_token={token}")]);
+    assert_eq!(code, 200);
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 3, "{logs}");
+    for l in &lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["timestamp"].is_string() && v["level"].is_string(), "{l}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"path\":\"/v1/files/\"") && l.contains("\"status\":200")),
+        "{logs}"
+    );
+    assert!(!logs.contains(&token), "a token reached the log");
+    assert!(!logs.contains(&creds.1), "a client secret reached the log");
+    assert!(!logs.contains("access_token="), "a query string reached the log");
+}
