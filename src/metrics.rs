@@ -56,6 +56,13 @@ impl Metrics {
         }
     }
 
+    /// An upload became a file of `size` bytes.
+    pub fn upload_completed(&self, size: i64) {
+        self.uploads_completed.fetch_add(1, Ordering::Relaxed);
+        self.bytes_uploaded
+            .fetch_add(u64::try_from(size).unwrap_or(0), Ordering::Relaxed);
+    }
+
     /// A request refused with this stable `reason` (4xx answers).
     pub fn refused(&self, reason: &str) {
         if let Ok(mut m) = self.refusals.lock() {

@@ -107,13 +107,43 @@ fn metrics_parse_with_a_prometheus_parser_and_count_requests_and_refusals() {
         400
     );
     assert_eq!(curl(&[&server.url("/healthz")]).0, 200);
+    // One upload and one download, for the byte counters and the gauges.
+    let (_, body) = curl(&[
+        "-u",
+        &format!("{id}:{secret}"),
+        "-d",
+        "grant_type=client_credentials",
+        &token_url,
+    ]);
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.bin");
+    std::fs::write(&f, vec![7u8; 12345]).unwrap();
+    let auth = format!("Authorization: Bearer {token}");
+    let (code, _) = curl(&[
+        "-H",
+        &auth,
+        "-F",
+        &format!("file=@{}", f.display()),
+        &server.url("/v1/files/uploads/?object_key=m"),
+    ]);
+    assert_eq!(code, 201);
+    let (_, body) = curl(&["-H", &auth, &server.url("/v1/files/downloads/?object_key=m")]);
+    let url = serde_json::from_str::<serde_json::Value>(&body).unwrap()["download"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(curl(&["-o", "/dev/null", &url]).0, 200);
 
     let (code, text) = curl(&[&server.url("/metrics")]);
     assert_eq!(code, 200);
     let samples = parse_prometheus(&text);
     let has = |s: &str| samples.iter().any(|l| l == s);
     assert!(
-        has("counter filegate_http_requests{method=POST,route=/v1/oauth2/token,status=200} 1.0"),
+        has("counter filegate_http_requests{method=POST,route=/v1/oauth2/token,status=200} 2.0"),
         "{samples:#?}"
     );
     assert!(has(
@@ -127,6 +157,12 @@ fn metrics_parse_with_a_prometheus_parser_and_count_requests_and_refusals() {
         "histogram filegate_http_request_duration_seconds_count{route=/healthz} 1.0"
     ));
     assert!(has("gauge filegate_applications{} 1.0"));
+    assert!(has("gauge filegate_files{} 1.0"), "{samples:#?}");
+    assert!(has("gauge filegate_stored_bytes{} 12345.0"));
+    assert!(has("counter filegate_bytes_uploaded{} 12345.0"));
+    assert!(has("counter filegate_uploads_completed{} 1.0"));
+    assert!(has("counter filegate_bytes_served{} 12345.0"));
+    assert!(has("counter filegate_links_issued{} 1.0"));
     assert!(samples
         .iter()
         .any(|l| l.starts_with("gauge filegate_catalog_bytes{} ") && !l.ends_with(" 0.0")));

@@ -265,6 +265,7 @@ async fn one_shot(
         .call(move |c| uploads::store_one_shot(c, &st.store, &st.secrets, &placement, content, now))
         .await?;
     tracing::info!(file = %f.id, size = f.size, "stored upload");
+    state.metrics.upload_completed(f.size);
     let base = base_url(req, &state.config);
     Ok(rendering.respond(
         StatusCode::CREATED,
@@ -485,6 +486,7 @@ pub async fn complete(
     match done {
         (Ok(f), Some(u)) => {
             tracing::info!(file = %f.id, upload = %uid, size = f.size, "completed upload");
+            state.metrics.upload_completed(f.size);
             Ok(rendering.ok(json!({ "upload": upload_json(&u, None, &[], Some(&f), &base) })))
         }
         (Err(e), _) => Err(e),
