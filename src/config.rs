@@ -22,6 +22,41 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    pub archives: ArchivesConfig,
+}
+
+/// Caps on what indexing one archive may cost; an archive past any of them is stored as
+/// a plain file (README "Archives").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchivesConfig {
+    /// Most entries (files, directories, links) in one archive.
+    pub max_entries: u64,
+    /// Most bytes the entries of one archive may hold uncompressed.
+    pub max_total_size: u64,
+    /// Most uncompressed bytes per byte of archive (applies past 16 MiB uncompressed).
+    pub max_ratio: u64,
+}
+
+impl Default for ArchivesConfig {
+    fn default() -> Self {
+        let l = crate::archive::Limits::default();
+        ArchivesConfig {
+            max_entries: l.max_entries,
+            max_total_size: l.max_total_size,
+            max_ratio: l.max_ratio,
+        }
+    }
+}
+
+impl ArchivesConfig {
+    pub fn limits(&self) -> crate::archive::Limits {
+        crate::archive::Limits {
+            max_entries: self.max_entries,
+            max_total_size: self.max_total_size,
+            max_ratio: self.max_ratio,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -281,6 +316,15 @@ impl Config {
                 "log.format",
                 format!("{:?} is neither \"text\" nor \"json\"", self.log.format),
             );
+        }
+        for (key, v) in [
+            ("archives.max_entries", self.archives.max_entries),
+            ("archives.max_total_size", self.archives.max_total_size),
+            ("archives.max_ratio", self.archives.max_ratio),
+        ] {
+            if v == 0 {
+                return bad(key, "must be at least 1".into());
+            }
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad("log.level", format!("{:?} is not a log filter", self.log.level));

@@ -32,6 +32,7 @@ fn add_file(env: &TestEnv, key: &str, bytes: &[u8]) -> FileRow {
         app_id: None,
         autograph: false,
         expires_at: 0,
+        archives: Default::default(),
     };
     let content = Content {
         source: Source::Temp(t),

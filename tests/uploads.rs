@@ -778,6 +778,7 @@ fn concurrent_identical_uploads_and_deletes_never_leave_a_row_without_its_blob()
                         app_id: None,
                         autograph: false,
                         expires_at: 0,
+                        archives: Default::default(),
                     };
                     let content = Content {
                         source: Source::Temp(done.temp),

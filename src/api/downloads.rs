@@ -10,8 +10,10 @@ use serde_json::{json, Value};
 use super::base_url;
 use super::params::Params;
 use super::render::Rendering;
+use crate::archive::Entry;
 use crate::auth::signed::accepted_params;
 use crate::auth::{authenticate, Scope};
+use crate::catalog::archives as catalog_archives;
 use crate::catalog::files::{self as catalog_files, FileRow};
 use crate::error::ApiError;
 use crate::fraud::client::canonical;
@@ -227,15 +229,20 @@ pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<H
     if d.autograph_tag.is_some() && !file.autograph {
         return Err(ApiError::invalid("autograph_not_enabled", "autograph_tag"));
     }
-    if file.kind == "archive" && d.redirect && d.item.is_none() {
+    let is_archive = file.kind == "archive";
+    if is_archive && d.redirect && d.item.is_none() {
         return Err(ApiError::invalid("redirect_archive", "redirect"));
     }
-    if d.item.is_some() && file.kind != "archive" {
+    if d.item.is_some() && !is_archive {
         return Err(ApiError::invalid("not_an_archive", "item"));
     }
+    let entry = match &d.item {
+        Some(item) => Some(entry_named(&state, &file.id, item).await?),
+        None => None,
+    };
 
     let claims = LinkClaims {
-        item: d.item.clone(),
+        item: entry.as_ref().map(|e| e.name.clone()),
         ip: d.ip,
         disposition: if d.streaming {
             Disposition::Inline
@@ -248,27 +255,55 @@ pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<H
         app_id: Some(who.app_id.clone()),
         ..LinkClaims::new(file.id.clone(), now_ms, d.expiry_time)
     };
-    let name = d
-        .item
-        .as_deref()
-        .map(|i| i.rsplit('/').next().unwrap_or(i))
-        .unwrap_or(&file.name);
-    let path = state
-        .keys
-        .sign(&claims, name)
-        .map_err(|e| ApiError::internal(format!("signing a link: {e:?}")))?;
     let base = base_url(&req, &state.config);
-    let url = format!("{base}{path}");
-    state.metrics.links_issued.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(file_id = %file.id, app_id = %who.app_id, expires = d.expiry_time, "link issued");
+    let sign = |claims: &LinkClaims, name: &str| -> Result<String, ApiError> {
+        let path = state
+            .keys
+            .sign(claims, name)
+            .map_err(|e| ApiError::internal(format!("signing a link: {e:?}")))?;
+        Ok(format!("{base}{path}"))
+    };
+    let (what, link) = match &entry {
+        Some(e) => (Described::of_entry(e), Link::Url(sign(&claims, e.base_name())?)),
+        None if is_archive => {
+            let id = file.id.clone();
+            let entries = state
+                .catalog
+                .call(move |c| Ok(catalog_archives::list(c, &id)?))
+                .await?;
+            let mut items = Vec::with_capacity(entries.len());
+            for e in &entries {
+                let c = LinkClaims {
+                    item: Some(e.name.clone()),
+                    ..claims.clone()
+                };
+                items.push(json!({
+                    "name": e.name,
+                    "size": e.size,
+                    "mime_type": e.mime_type,
+                    "url": sign(&c, e.base_name())?,
+                }));
+            }
+            (Described::of_file(&file), Link::Items(items))
+        }
+        None => (Described::of_file(&file), Link::Url(sign(&claims, &file.name)?)),
+    };
+    let issued = match &link {
+        Link::Url(_) => 1,
+        Link::Items(items) => items.len() as u64,
+    };
+    state.metrics.links_issued.fetch_add(issued, Ordering::Relaxed);
+    tracing::info!(file_id = %file.id, app_id = %who.app_id, expires = d.expiry_time, links = issued, "link issued");
 
     if d.redirect {
-        return Ok(HttpResponse::build(StatusCode::FOUND)
-            .insert_header((header::LOCATION, url))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish());
+        if let Link::Url(url) = &link {
+            return Ok(HttpResponse::build(StatusCode::FOUND)
+                .insert_header((header::LOCATION, url.as_str()))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish());
+        }
     }
-    let mut res = rendering.ok(json!({ "download": answer(&file, &d, &url, &base) }));
+    let mut res = rendering.ok(json!({ "download": answer(&file, &what, &d, link, &base) }));
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
@@ -276,20 +311,68 @@ pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<H
     Ok(res)
 }
 
-fn answer(f: &FileRow, d: &DownloadRequest, url: &str, base: &str) -> Value {
-    json!({
-        "url": url,
+/// The archive entry that `item=` names (its display name): 404 `item_not_found` if none.
+async fn entry_named(state: &AppState, file_id: &str, item: &str) -> Result<Entry, ApiError> {
+    let (id, item) = (file_id.to_string(), item.to_string());
+    state
+        .catalog
+        .call(move |c| Ok(catalog_archives::by_name(c, &id, &item)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found("item").with_param("item"))
+}
+
+/// What the answer describes: the file, or the one archive entry asked for.
+struct Described {
+    name: String,
+    mime_type: String,
+    size: u64,
+}
+
+impl Described {
+    fn of_file(f: &FileRow) -> Described {
+        Described {
+            name: f.name.clone(),
+            mime_type: f.mime_type.clone(),
+            size: u64::try_from(f.size).unwrap_or(0),
+        }
+    }
+    fn of_entry(e: &Entry) -> Described {
+        Described {
+            name: e.name.clone(),
+            mime_type: e.mime_type.clone(),
+            size: e.size,
+        }
+    }
+}
+
+/// One link, or (for a whole archive) one per entry (SPEC §5).
+enum Link {
+    Url(String),
+    Items(Vec<Value>),
+}
+
+fn answer(f: &FileRow, what: &Described, d: &DownloadRequest, link: Link, base: &str) -> Value {
+    let mut out = serde_json::Map::new();
+    match link {
+        Link::Url(url) => out.insert("url".into(), Value::String(url)),
+        Link::Items(items) => out.insert("items".into(), Value::Array(items)),
+    };
+    let rest = json!({
         "expiry_time": d.expiry_time,
         "file": {"id": f.id, "href": format!("{base}/v1/files/{}", f.id)},
-        "name": f.name,
-        "mime_type": f.mime_type,
-        "size": f.size,
+        "name": what.name,
+        "mime_type": what.mime_type,
+        "size": what.size,
         "streaming": d.streaming,
         "ip": d.ip.map(|i| i.to_string()),
         "anti_fraud": d.anti_fraud,
         "autograph_tag": d.autograph_tag,
         "max_parallel_downloads": d.max_parallel_downloads,
-    })
+    });
+    if let Value::Object(rest) = rest {
+        out.extend(rest);
+    }
+    Value::Object(out)
 }
 
 #[cfg(test)]

@@ -7,8 +7,10 @@ use serde_json::{json, Value};
 use super::base_url;
 use super::params::{Params, LIST};
 use super::render::Rendering;
+use crate::archive::Entry;
 use crate::auth::signed::accepted_params;
 use crate::auth::{authenticate, Scope};
+use crate::catalog::archives as catalog_archives;
 use crate::catalog::files::{self as catalog_files, FileRow, ListQuery, SortKey};
 use crate::error::ApiError;
 use crate::ids;
@@ -16,9 +18,10 @@ use crate::state::AppState;
 
 const LIST_FILTERS: &[&str] = &["type", "pipeline.id", "job.id"];
 
-/// The MediaHub file resource (without its wrapper).
-pub fn file_json(f: &FileRow, base: &str) -> Value {
-    let mut v = mediahub_json(f, base);
+/// The MediaHub file resource (without its wrapper). `entries` are the archive's (see
+/// [`entries_of`]); `elements` is null for a plain file.
+pub fn file_json(f: &FileRow, entries: &[Entry], base: &str) -> Value {
+    let mut v = mediahub_json(f, entries, base);
     // Not a MediaHub field, so only present when true: clients see why the file's links
     // fail (410) and may delete it.
     if f.is_missing() {
@@ -27,7 +30,7 @@ pub fn file_json(f: &FileRow, base: &str) -> Value {
     v
 }
 
-fn mediahub_json(f: &FileRow, base: &str) -> Value {
+fn mediahub_json(f: &FileRow, entries: &[Entry], base: &str) -> Value {
     let link = |kind: &str, id: &Option<String>| match id {
         Some(id) => json!({"id": id, "href": format!("{base}/v1/{kind}/{id}")}),
         None => Value::Null,
@@ -46,12 +49,32 @@ fn mediahub_json(f: &FileRow, base: &str) -> Value {
         "object_key": f.object_key,
         "pipeline": link("pipelines", &f.pipeline_id),
         "job": link("jobs", &f.job_id),
-        "elements": if f.kind == "archive" { json!([]) } else { Value::Null },
+        "elements": if f.kind == "archive" { elements_json(entries) } else { Value::Null },
         "created_at": f.created_at,
         "updated_at": f.updated_at,
         "expires_at": if f.expires_at == 0 { Value::Null } else { json!(f.expires_at) },
         "uri": format!("{base}/v1/files/downloads/?file_id={}", f.id),
     })
+}
+
+/// `elements` of an archive: one `{name, size, mime_type}` per listed entry, in order.
+fn elements_json(entries: &[Entry]) -> Value {
+    entries
+        .iter()
+        .map(|e| json!({"name": e.name, "size": e.size, "mime_type": e.mime_type}))
+        .collect()
+}
+
+/// The entries of `f` when it is an archive (no catalog read otherwise).
+pub async fn entries_of(state: &AppState, f: &FileRow) -> Result<Vec<Entry>, ApiError> {
+    if f.kind != "archive" {
+        return Ok(Vec::new());
+    }
+    let id = f.id.clone();
+    state
+        .catalog
+        .call(move |c| Ok(catalog_archives::list(c, &id)?))
+        .await
 }
 
 /// `{id, href}` of a file.
@@ -92,12 +115,24 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         limit: paging.limit,
         now_ms: state.clock.now_ms(),
     };
-    let (rows, total) = state
+    let (rows, total, entries) = state
         .catalog
-        .call(move |c| Ok(catalog_files::list(c, &q)?))
+        .call(move |c| {
+            let (rows, total) = catalog_files::list(c, &q)?;
+            let archives: Vec<&str> = rows
+                .iter()
+                .filter(|f| f.kind == "archive")
+                .map(|f| f.id.as_str())
+                .collect();
+            let entries = catalog_archives::list_many(c, &archives)?;
+            Ok((rows, total, entries))
+        })
         .await?;
     let base = base_url(&req, &state.config);
-    let files: Vec<Value> = rows.iter().map(|f| file_json(f, &base)).collect();
+    let files: Vec<Value> = rows
+        .iter()
+        .map(|f| file_json(f, entries.get(&f.id).map_or(&[][..], Vec::as_slice), &base))
+        .collect();
     Ok(rendering.ok(json!({
         "files": files,
         "total": total,
@@ -133,8 +168,9 @@ pub async fn get(
         .await?
         .require(Scope::MediahubRead)?;
     let f = visible(&state, &path).await?;
+    let entries = entries_of(&state, &f).await?;
     let base = base_url(&req, &state.config);
-    Ok(rendering.ok(json!({ "file": file_json(&f, &base) })))
+    Ok(rendering.ok(json!({ "file": file_json(&f, &entries, &base) })))
 }
 
 pub async fn delete(
@@ -192,6 +228,7 @@ pub async fn revoke(
     state.cache.invalidate_file(&f.id);
     let row = found.ok_or_else(|| ApiError::not_found("file"))?;
     tracing::info!(file_id = %row.id, "links revoked");
+    let entries = entries_of(&state, &row).await?;
     let base = base_url(&req, &state.config);
-    Ok(rendering.ok(serde_json::json!({ "file": file_json(&row, &base) })))
+    Ok(rendering.ok(serde_json::json!({ "file": file_json(&row, &entries, &base) })))
 }

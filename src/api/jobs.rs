@@ -51,7 +51,7 @@ impl Expand {
 
 /// A whole file as an expanded link shows it (with its own `href`).
 fn expanded_file(f: &FileRow, base: &str) -> Value {
-    let mut v = file_json(f, base);
+    let mut v = file_json(f, &[], base);
     v["href"] = json!(format!("{base}/v1/files/{}", f.id));
     v
 }

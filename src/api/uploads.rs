@@ -6,10 +6,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::base_url;
-use super::files::{file_json, file_link};
+use super::files::{entries_of, file_json, file_link};
 use super::multipart::{self, Form};
 use super::params::Params;
 use super::render::Rendering;
+use crate::archive::Entry;
 use crate::auth::signed::accepted_params;
 use crate::auth::{authenticate, Principal, Scope};
 use crate::catalog::files::FileRow;
@@ -100,6 +101,7 @@ fn upload_json(
     token: Option<&str>,
     chunks: &[ChunkRow],
     file: Option<&FileRow>,
+    entries: &[Entry],
     base: &str,
 ) -> Value {
     let open = u.status == Status::Uploading;
@@ -112,7 +114,7 @@ fn upload_json(
     };
     let file = match file {
         Some(f) => {
-            let mut v = file_json(f, base);
+            let mut v = file_json(f, entries, base);
             v["href"] = json!(format!("{base}/v1/files/{}", f.id));
             v
         }
@@ -197,7 +199,7 @@ async fn create_inner(
     let base = base_url(req, &state.config);
     Ok(rendering.respond(
         StatusCode::CREATED,
-        json!({ "upload": upload_json(&u, Some(&token), &[], None, &base) }),
+        json!({ "upload": upload_json(&u, Some(&token), &[], None, &[], &base) }),
     ))
 }
 
@@ -253,6 +255,7 @@ async fn one_shot(
             state.config.storage.default_file_ttl,
             now,
         ),
+        archives: state.config.archives.limits(),
     };
     let content = Content {
         source: Source::Temp(data.temp),
@@ -266,10 +269,11 @@ async fn one_shot(
         .await?;
     tracing::info!(file = %f.id, size = f.size, "stored upload");
     state.metrics.upload_completed(f.size);
+    let entries = entries_of(state, &f).await?;
     let base = base_url(req, &state.config);
     Ok(rendering.respond(
         StatusCode::CREATED,
-        json!({ "upload": upload_json(&u, None, &[], Some(&f), &base) }),
+        json!({ "upload": upload_json(&u, None, &[], Some(&f), &entries, &base) }),
     ))
 }
 
@@ -312,7 +316,7 @@ async fn present(state: &AppState, u: UploadRow, base: &str) -> Result<Value, Ap
     let id = u.id.clone();
     let fid = u.file_id.clone();
     let completed = u.status == Status::Completed;
-    let (chunks, file) = state
+    let (chunks, file, entries) = state
         .catalog
         .call(move |c| {
             let chunks = catalog_uploads::chunks(c, &id)?;
@@ -321,11 +325,15 @@ async fn present(state: &AppState, u: UploadRow, base: &str) -> Result<Value, Ap
             } else {
                 None
             };
-            Ok((chunks, file))
+            let entries = match &file {
+                Some(f) if f.kind == "archive" => crate::catalog::archives::list(c, &f.id)?,
+                _ => Vec::new(),
+            };
+            Ok((chunks, file, entries))
         })
         .await?;
     let token = uploads::token_of(&state.secrets, &u);
-    Ok(json!({ "upload": upload_json(&u, token.as_deref(), &chunks, file.as_ref(), base) }))
+    Ok(json!({ "upload": upload_json(&u, token.as_deref(), &chunks, file.as_ref(), &entries, base) }))
 }
 
 /// `GET /v1/files/uploads/ID`: poll an upload (its creator only).
@@ -472,6 +480,7 @@ pub async fn complete(
         app_id: u.app_id.clone(),
         autograph: u.autograph,
         expires_at: u.expires_at,
+        archives: state.config.archives.limits(),
     };
     let st = state.clone();
     let uid = u.id.clone();
@@ -487,7 +496,8 @@ pub async fn complete(
         (Ok(f), Some(u)) => {
             tracing::info!(file = %f.id, upload = %uid, size = f.size, "completed upload");
             state.metrics.upload_completed(f.size);
-            Ok(rendering.ok(json!({ "upload": upload_json(&u, None, &[], Some(&f), &base) })))
+            let entries = entries_of(&state, &f).await?;
+            Ok(rendering.ok(json!({ "upload": upload_json(&u, None, &[], Some(&f), &entries, &base) })))
         }
         (Err(e), _) => Err(e),
         (Ok(_), None) => Err(uploads::not_found()),

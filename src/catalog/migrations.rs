@@ -164,6 +164,26 @@ const STEPS: &[&str] = &[
     r#"
     ALTER TABLE files ADD COLUMN missing_since INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 7: archive entries (issue 7), written with their file's row and gone with it.
+    // `path` is the name as stored (bytes), `name` the cleaned display name that the API
+    // shows and links carry; `data_offset` is where the entry's bytes (stored), its
+    // deflate stream (deflated) or its place in the decompressed stream (gzip) start.
+    r#"
+    CREATE TABLE archive_entries (
+        file_id          TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        idx              INTEGER NOT NULL CHECK (idx >= 0),
+        path             BLOB NOT NULL,
+        name             TEXT NOT NULL,
+        size             INTEGER NOT NULL CHECK (size >= 0),
+        compressed_size  INTEGER NOT NULL CHECK (compressed_size >= 0),
+        method           TEXT NOT NULL CHECK (method IN ('stored', 'deflated', 'gzip')),
+        data_offset      INTEGER NOT NULL CHECK (data_offset >= 0),
+        crc32            INTEGER NOT NULL CHECK (crc32 BETWEEN 0 AND 4294967295),
+        mime_type        TEXT NOT NULL,
+        PRIMARY KEY (file_id, idx)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX archive_entries_name ON archive_entries(file_id, name);
+    "#,
 ];
 
 /// The schema version this build writes: a catalog with a higher `user_version` comes

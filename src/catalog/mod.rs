@@ -2,6 +2,7 @@
 //! Submodules hold the queries of one table family each; none of them knows HTTP.
 
 pub mod apps;
+pub mod archives;
 pub mod files;
 pub mod jobs;
 pub mod keys;

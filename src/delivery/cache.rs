@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use crate::archive::Entry;
 use crate::catalog::files::FileRow;
 
 pub const TTL_MS: i64 = 1000;
@@ -18,6 +19,8 @@ const MAX_ENTRIES: usize = 100_000;
 pub struct Cache {
     files: RwLock<HashMap<String, (Arc<FileRow>, i64)>>,
     apps: RwLock<HashMap<String, (bool, i64)>>,
+    /// Archive entries by `file_id/name` (a file id holds no `/`).
+    entries: RwLock<HashMap<String, (Arc<Entry>, i64)>>,
 }
 
 fn fresh<T: Clone>(m: &RwLock<HashMap<String, (T, i64)>>, key: &str, now_ms: i64) -> Option<T> {
@@ -51,6 +54,13 @@ impl Cache {
     }
     pub fn put_app(&self, id: &str, enabled: bool, now_ms: i64) {
         put(&self.apps, id, enabled, now_ms)
+    }
+    pub fn entry(&self, file_id: &str, name: &str, now_ms: i64) -> Option<Arc<Entry>> {
+        fresh(&self.entries, &format!("{file_id}/{name}"), now_ms)
+    }
+    pub fn put_entry(&self, file_id: &str, entry: Arc<Entry>, now_ms: i64) {
+        let key = format!("{file_id}/{}", entry.name);
+        put(&self.entries, &key, entry, now_ms)
     }
     pub fn invalidate_app(&self, id: &str) {
         self.apps.write().unwrap_or_else(|e| e.into_inner()).remove(id);

@@ -7,6 +7,7 @@ pub mod disposition;
 pub mod keyring;
 pub mod range;
 pub mod serve;
+pub mod source;
 pub mod validators;
 
 use crate::error::{ApiError, ErrorKind};

@@ -17,6 +17,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 
 use super::disposition::{self, presentation};
 use super::range::{self, ByteRange, MultipartBody, RangeAnswer};
+use super::source::{self, Source};
 use super::validators::{self, Conditionals, Precondition};
 use crate::catalog::{self, files::FileRow};
 use crate::error::{ApiError, ErrorKind};
@@ -100,11 +101,11 @@ async fn serve(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, ApiE
             .call(move |c| crate::jobs::download_gate(c, &f))
             .await?;
     }
-    if claims.item.is_some() {
-        // Archive entries come with the archive indexer; until then no link names one.
-        return Err(ApiError::not_found("file"));
-    }
-    respond(state, req, &claims, &name, &file, now_ms).await
+    let source = match &claims.item {
+        Some(item) => Source::Entry(source::entry(state, &file.id, item, now_ms).await?),
+        None => Source::Blob,
+    };
+    respond(state, req, &claims, &name, &file, &source, now_ms).await
 }
 
 async fn file_row(state: &AppState, id: &str, now_ms: i64) -> Result<Arc<FileRow>, ApiError> {
@@ -142,13 +143,15 @@ async fn respond(
     claims: &LinkClaims,
     name: &str,
     file: &FileRow,
+    source: &Source,
     now_ms: i64,
 ) -> Result<HttpResponse, ApiError> {
-    let total = u64::try_from(file.size).unwrap_or(0);
-    let etag = validators::strong_etag(&file.sha256, total, None);
+    let total = source.size(file);
+    let etag = source.etag(file);
+    let mime_type = source.mime_type(file);
     let last_modified = validators::last_modified_secs(file.created_at);
     let h = |n: header::HeaderName| req.headers().get(n).and_then(|v| v.to_str().ok());
-    let shown = presentation(claims.disposition, &file.mime_type);
+    let shown = presentation(claims.disposition, mime_type);
 
     let mut res = HttpResponse::Ok();
     res.insert_header((header::ETAG, etag.as_str()))
@@ -187,7 +190,7 @@ async fn respond(
     if shown.sandbox {
         res.insert_header((header::CONTENT_SECURITY_POLICY, disposition::SANDBOX_CSP));
     }
-    let content_type = HeaderValue::from_str(&file.mime_type)
+    let content_type = HeaderValue::from_str(mime_type)
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
     let head = req.method() == Method::HEAD;
     let answer = range::evaluate(h(header::RANGE), h(header::IF_RANGE), total, &etag, last_modified);
@@ -218,7 +221,8 @@ async fn respond(
                 return Ok(sized_empty(res, total));
             }
             let f = open().await?;
-            Ok(body(
+            Ok(send(
+                source,
                 res,
                 Arc::new(f),
                 vec![(
@@ -242,7 +246,8 @@ async fn respond(
                 return Ok(sized_empty(res, r.len()));
             }
             let f = open().await?;
-            Ok(body(
+            Ok(send(
+                source,
                 res,
                 Arc::new(f),
                 vec![(Bytes::new(), r)],
@@ -255,7 +260,7 @@ async fn respond(
         RangeAnswer::Multipart(ranges) => {
             let mut rnd = [0u8; 16];
             ids::random_bytes(&mut rnd);
-            let mp = MultipartBody::new(&ranges, &file.mime_type, total, &range::boundary_from(&rnd));
+            let mp = MultipartBody::new(&ranges, mime_type, total, &range::boundary_from(&rnd));
             res.status(StatusCode::PARTIAL_CONTENT)
                 .insert_header((header::CONTENT_TYPE, mp.content_type()));
             if head {
@@ -266,7 +271,8 @@ async fn respond(
                 .map(|(hd, r)| (Bytes::copy_from_slice(hd.as_bytes()), r))
                 .collect();
             let f = open().await?;
-            Ok(body(
+            Ok(send(
+                source,
                 res,
                 Arc::new(f),
                 parts,
@@ -276,6 +282,24 @@ async fn respond(
             )
             .await?)
         }
+    }
+}
+
+/// The body from the blob, or from the archive entry the link names.
+async fn send(
+    source: &Source,
+    res: HttpResponseBuilder,
+    file: Arc<File>,
+    parts: Vec<(Bytes, ByteRange)>,
+    len: u64,
+    tail: Bytes,
+    metrics: Arc<Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    // An empty representation is served whole, and has no byte range to read.
+    let parts = if len == 0 { Vec::new() } else { parts };
+    match source {
+        Source::Blob => body(res, file, parts, len, tail, metrics).await,
+        Source::Entry(e) => source::entry_body(res, file, e.clone(), parts, len, tail, metrics).await,
     }
 }
 

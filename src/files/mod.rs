@@ -18,6 +18,8 @@ use std::io::Read;
 
 use rusqlite::Connection;
 
+use crate::archive;
+use crate::catalog::archives;
 use crate::catalog::files::{self, FileRow};
 use crate::catalog::pipelines::{self, PipelineRow};
 use crate::catalog::write_tx;
@@ -38,6 +40,8 @@ pub struct Placement {
     pub autograph: bool,
     /// ms; 0 = never.
     pub expires_at: i64,
+    /// Caps for indexing the file if it turns out to be an archive.
+    pub archives: archive::Limits,
 }
 
 /// Where the bytes of a new file are now.
@@ -125,12 +129,14 @@ pub fn store_file(
     also: impl FnOnce(&rusqlite::Transaction) -> Result<(), ApiError>,
 ) -> Result<FileRow, ApiError> {
     let blob_id = content.digests.sha256.clone();
+    // Before the blob lock: indexing a big archive must not hold up other uploads.
+    let index = index_archive(store, p, &content);
     let row = FileRow {
         id: p.file_id.clone(),
         name: p.name.clone(),
         title: p.name.clone(),
-        kind: "file".into(),
-        subtype: None,
+        kind: if index.is_some() { "archive" } else { "file" }.into(),
+        subtype: index.as_ref().map(|i| i.format.subtype().to_string()),
         mime_type: sniff::mime_type(&p.name, &content.head),
         size: content.digests.size as i64,
         md5: content.digests.md5.clone(),
@@ -177,6 +183,9 @@ pub fn store_file(
                 ApiError::from(e)
             }
         })?;
+        if let Some(index) = &index {
+            archives::insert(tx, &row.id, &index.entries)?;
+        }
         also(tx)?;
         Ok(row)
     });
@@ -188,6 +197,46 @@ pub fn store_file(
                 let _ = store.delete(&blob_id);
             }
             Err(e)
+        }
+    }
+}
+
+/// Indexes the new file's bytes when they are a ZIP or TAR archive (SPEC §3). The bytes
+/// are already durable (fsynced temp file or persisted chunk). An archive that cannot be
+/// indexed — malformed, hostile, past a cap — is still the user's file: it is stored as a
+/// plain file and the log says why. Blocking.
+fn index_archive(store: &Store, p: &Placement, content: &Content) -> Option<archive::Index> {
+    let format = archive::detect(&p.name, &content.head)?;
+    let opened = match &content.source {
+        Source::Temp(t) => t.open_read(),
+        Source::Chunk { upload_id, data_id } => store.open_chunk(upload_id, data_id),
+    };
+    let started = std::time::Instant::now();
+    let result = opened
+        .map_err(archive::IndexError::from)
+        .and_then(|f| archive::index(&f, content.digests.size, format, &p.archives));
+    match result {
+        Ok(index) => {
+            tracing::info!(
+                file_id = %p.file_id,
+                subtype = format.subtype(),
+                entries = index.entries.len(),
+                left_out = index.left_out,
+                ms = started.elapsed().as_millis() as u64,
+                "archive indexed"
+            );
+            Some(index)
+        }
+        Err(archive::IndexError::NotAnArchive) => None,
+        Err(e) => {
+            tracing::warn!(
+                file_id = %p.file_id,
+                subtype = format.subtype(),
+                reason = e.reason(),
+                error = %e,
+                "archive not indexed, stored as a plain file"
+            );
+            None
         }
     }
 }

@@ -548,6 +548,12 @@ impl TempBlob {
         self.file.as_mut().expect("temp blob used after persist")
     }
 
+    /// The bytes written so far, opened for reading (to index an archive before it is
+    /// persisted).
+    pub fn open_read(&self) -> io::Result<File> {
+        File::open(&self.path)
+    }
+
     /// Makes the bytes durable under blob `id`. If a blob with that id already exists
     /// (identical content, content-addressed ids) it is replaced by identical bytes.
     pub fn persist(self, id: &str) -> io::Result<()> {
