@@ -2,7 +2,9 @@
 //! Submodules hold the queries of one table family each; none of them knows HTTP.
 
 pub mod apps;
+pub mod audit;
 pub mod files;
+pub mod fraud;
 pub mod keys;
 pub mod meta;
 mod migrations;

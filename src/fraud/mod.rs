@@ -1,4 +1,5 @@
 //! Who the client is, and whether to serve it: client address resolution behind
-//! trusted proxies (block lists and link-sharing detection build on it).
+//! trusted proxies, and the CIDR lists' range sets.
 
 pub mod client;
+pub mod ranges;
