@@ -90,7 +90,24 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
                 "/files/{id:[0-9a-f]{24}}/revoke/",
             ])
             .route(web::post().to(api::files::revoke)),
-        );
+        )
+        .configure(fraud_and_audit);
+}
+
+/// The download audit trail and the anti-fraud lists (issue 8).
+fn fraud_and_audit(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource(&["/downloads", "/downloads/"]).route(web::get().to(api::audit::list)))
+        .service(
+            resource(&["/downloads/{id:[0-9]{1,18}}", "/downloads/{id:[0-9]{1,18}}/"])
+                .route(web::get().to(api::audit::get)),
+        )
+        .service(resource(&["/fraud/lists", "/fraud/lists/"]).route(web::get().to(api::fraud::lists)))
+        .service(
+            resource(&["/fraud/lists/{name}", "/fraud/lists/{name}/"])
+                .route(web::put().to(api::fraud::import))
+                .route(web::delete().to(api::fraud::remove)),
+        )
+        .service(resource(&["/fraud/check", "/fraud/check/"]).route(web::get().to(api::fraud::check)));
 }
 
 /// A resource answering at each of `paths`, 405 in our error shape for other methods.

@@ -40,5 +40,13 @@ fn run(cli: Cli) -> Result<(), StartupError> {
             filegate::commands::keys::run(&state, cmd)
         }
         Command::Upload(args) => filegate::commands::upload::run(&config, args),
+        Command::Fraud(cmd) => {
+            let state = AppState::open(config, Arc::new(SystemClock))?;
+            filegate::commands::fraud::run(&state, cmd)
+        }
+        Command::Audit(args) => {
+            let state = AppState::open(config, Arc::new(SystemClock))?;
+            filegate::commands::audit::run(&state, args)
+        }
     }
 }

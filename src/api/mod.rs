@@ -1,8 +1,10 @@
 //! HTTP handlers, one module per resource; `render` shapes every answer.
 
 pub mod assets;
+pub mod audit;
 pub mod downloads;
 pub mod files;
+pub mod fraud;
 pub mod health;
 pub mod multipart;
 pub mod oauth2;

@@ -3,6 +3,8 @@
 
 pub mod admin;
 pub mod app;
+pub mod audit;
+pub mod fraud;
 pub mod http;
 pub mod keys;
 pub mod sign;
