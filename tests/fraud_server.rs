@@ -132,7 +132,15 @@ fn kill(mut c: Child) {
 fn parallel_limits_sharing_and_cli_lists_with_real_clients_then_the_audit_trail() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let mut server = Server::start_in(&data_dir, &[("FILEGATE_AUDIT__FLUSH_MS", "50")]);
+    // Batches wait a minute: every audit row read at the end was written by the drain
+    // on SIGTERM.
+    let mut server = Server::start_in(
+        &data_dir,
+        &[
+            ("FILEGATE_AUDIT__FLUSH_MS", "60000"),
+            ("FILEGATE_AUDIT__BATCH_SIZE", "100000"),
+        ],
+    );
     let tok = token(&server);
     // Larger than what loopback socket buffers hold, so a slow reader keeps its
     // response streaming for seconds.
@@ -223,6 +231,8 @@ fn parallel_limits_sharing_and_cli_lists_with_real_clients_then_the_audit_trail(
     assert_eq!(get(&af, "127.0.0.7", &["-r", "0-9"]).0, 206);
 
     // Stop gracefully: the audit writer drains before the process exits.
+    let (ok, out, _) = filegate(&data_dir, &["audit", "--json"]);
+    assert!(ok && out.is_empty(), "nothing written yet: {out}");
     let pid = server.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
