@@ -74,6 +74,11 @@ pub enum Command {
     /// Check the catalog against the blobs (also while the server runs); exits non-zero
     /// when problems are left.
     Verify(VerifyArgs),
+    /// Manage the anti-fraud lists: blocklist and anonymizers.
+    #[command(subcommand)]
+    Fraud(FraudCommand),
+    /// Show the download audit trail (deliveries and refusals), most recent first.
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +112,73 @@ pub struct VerifyArgs {
     /// files whose bytes are missing or damaged.
     #[arg(long)]
     pub repair: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FraudCommand {
+    /// Replace one source of a list with a file: one address or CIDR per line, `#`
+    /// comments. A file with a bad line changes nothing.
+    Import {
+        /// blocklist or anonymizers.
+        #[arg(long, value_name = "NAME")]
+        list: String,
+        /// The source within the list (e.g. tor, vpn, manual); re-importing it replaces it.
+        #[arg(long, value_name = "NAME", default_value = "default")]
+        source: String,
+        /// The file, or - for standard input.
+        file: PathBuf,
+    },
+    /// Show the lists, their sources and sizes.
+    List,
+    /// Tell whether an address is on a list, and by which entries.
+    Check { ip: String },
+    /// Remove a source from a list (every source with no --source).
+    Remove {
+        #[arg(long, value_name = "NAME")]
+        list: String,
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only downloads of this file.
+    #[arg(long, value_name = "ID")]
+    pub file: Option<String>,
+    /// Only links issued to this application (client_id).
+    #[arg(long, value_name = "ID")]
+    pub app: Option<String>,
+    /// Only this AutoGraph tag.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Only this client address.
+    #[arg(long, value_name = "IP")]
+    pub client: Option<String>,
+    /// Only refusals with this reason (e.g. link_shared).
+    #[arg(long, value_name = "REASON")]
+    pub reason: Option<String>,
+    /// Only refusals.
+    #[arg(long, conflicts_with = "delivered")]
+    pub refused: bool,
+    /// Only deliveries.
+    #[arg(long)]
+    pub delivered: bool,
+    /// Active since: a duration back from now (90s, 15m, 2h, 7d) or milliseconds since the epoch.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Begun before: like --since.
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// At most this many entries.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u64,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Show one download with its requests.
+    #[arg(long, value_name = "N")]
+    pub id: Option<i64>,
 }
 
 #[derive(Debug, Args)]

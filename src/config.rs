@@ -23,6 +23,8 @@ pub struct Config {
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub archives: ArchivesConfig,
+    pub fraud: FraudConfig,
+    pub audit: AuditConfig,
 }
 
 /// Caps on what indexing one archive may cost; an archive past any of them is stored as
@@ -49,12 +51,54 @@ impl Default for ArchivesConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FraudConfig {
+    /// Refuse blocklisted clients on every link, not only on `anti_fraud` ones.
+    pub deny_blocklisted_always: bool,
+    /// IPv4 prefix length that makes two addresses "the same client" for `link_shared`.
+    pub same_client_prefix_v4: u32,
+    /// IPv6 prefix length that makes two addresses "the same client" for `link_shared`.
+    pub same_client_prefix_v6: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Longest time a delivery's audit row waits before its batch is written, in ms.
+    pub flush_ms: u64,
+    /// A batch is written as soon as it holds this many rows.
+    pub batch_size: u64,
+    /// Downloads whose last activity is older than this many days are forgotten; 0 = keep.
+    pub retention_days: u64,
+}
+
+impl Default for FraudConfig {
+    fn default() -> Self {
+        FraudConfig {
+            deny_blocklisted_always: false,
+            same_client_prefix_v4: 32,
+            same_client_prefix_v6: 64,
+        }
+    }
+}
+
 impl ArchivesConfig {
     pub fn limits(&self) -> crate::archive::Limits {
         crate::archive::Limits {
             max_entries: self.max_entries,
             max_total_size: self.max_total_size,
             max_ratio: self.max_ratio,
+        }
+    }
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            flush_ms: 200,
+            batch_size: 500,
+            retention_days: 365,
         }
     }
 }
@@ -326,6 +370,18 @@ impl Config {
                 return bad(key, "must be at least 1".into());
             }
         }
+        if !(1..=32).contains(&self.fraud.same_client_prefix_v4) {
+            return bad("fraud.same_client_prefix_v4", "must be 1 to 32".into());
+        }
+        if !(1..=128).contains(&self.fraud.same_client_prefix_v6) {
+            return bad("fraud.same_client_prefix_v6", "must be 1 to 128".into());
+        }
+        if !(10..=60_000).contains(&self.audit.flush_ms) {
+            return bad("audit.flush_ms", "must be 10 to 60000 (ms)".into());
+        }
+        if !(1..=100_000).contains(&self.audit.batch_size) {
+            return bad("audit.batch_size", "must be 1 to 100000".into());
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad("log.level", format!("{:?} is not a log filter", self.log.level));
         }
@@ -503,6 +559,48 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("links.default_ttl"), "{e}");
+    }
+
+    #[test]
+    fn fraud_and_audit_sections_have_defaults_and_bounds() {
+        let c = load(None, &[], Overrides::default()).unwrap();
+        assert_eq!(c.fraud, FraudConfig::default());
+        assert_eq!(
+            (c.fraud.same_client_prefix_v4, c.fraud.same_client_prefix_v6),
+            (32, 64)
+        );
+        assert!(!c.fraud.deny_blocklisted_always);
+        let c = load(
+            Some("[fraud]\nsame_client_prefix_v4 = 24\ndeny_blocklisted_always = true\n"),
+            &[("FILEGATE_FRAUD__SAME_CLIENT_PREFIX_V6", "48")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.fraud.same_client_prefix_v4, c.fraud.same_client_prefix_v6),
+            (24, 48)
+        );
+        assert!(c.fraud.deny_blocklisted_always);
+        for (text, key) in [
+            (
+                "[fraud]\nsame_client_prefix_v4 = 33\n",
+                "fraud.same_client_prefix_v4",
+            ),
+            (
+                "[fraud]\nsame_client_prefix_v6 = 0\n",
+                "fraud.same_client_prefix_v6",
+            ),
+            (
+                "[fraud]\nsame_client_prefix_v4 = 300\n",
+                "fraud.same_client_prefix_v4",
+            ),
+            ("[audit]\nflush_ms = 0\n", "audit.flush_ms"),
+            ("[audit]\nbatch_size = 0\n", "audit.batch_size"),
+            ("[fraud]\nblocklist = []\n", "fraud.blocklist: unknown key"),
+        ] {
+            let e = load(Some(text), &[], Overrides::default()).unwrap_err();
+            assert!(e.contains(key), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod archive;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
@@ -96,7 +97,8 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
             ])
             .route(web::post().to(api::files::revoke)),
         )
-        .configure(api_v1_pipelines_jobs);
+        .configure(api_v1_pipelines_jobs)
+        .configure(fraud_and_audit);
 }
 
 /// Pipelines and jobs (SPEC §4).
@@ -121,6 +123,22 @@ fn api_v1_pipelines_jobs(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(api::jobs::get))
             .route(web::put().to(api::jobs::update)),
     );
+}
+
+/// The download audit trail and the anti-fraud lists (issue 8).
+fn fraud_and_audit(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource(&["/downloads", "/downloads/"]).route(web::get().to(api::audit::list)))
+        .service(
+            resource(&["/downloads/{id:[0-9]{1,18}}", "/downloads/{id:[0-9]{1,18}}/"])
+                .route(web::get().to(api::audit::get)),
+        )
+        .service(resource(&["/fraud/lists", "/fraud/lists/"]).route(web::get().to(api::fraud::lists)))
+        .service(
+            resource(&["/fraud/lists/{name}", "/fraud/lists/{name}/"])
+                .route(web::put().to(api::fraud::import))
+                .route(web::delete().to(api::fraud::remove)),
+        )
+        .service(resource(&["/fraud/check", "/fraud/check/"]).route(web::get().to(api::fraud::check)));
 }
 
 /// A resource answering at each of `paths`, 405 in our error shape for other methods.

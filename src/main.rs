@@ -43,5 +43,13 @@ fn run(cli: Cli) -> Result<(), StartupError> {
         Command::Backup(args) => filegate::commands::backup::run(&config, args, &SystemClock),
         Command::Restore(args) => filegate::commands::backup::restore(&config, args),
         Command::Verify(args) => filegate::commands::verify::run(&config, args, &SystemClock),
+        Command::Fraud(cmd) => {
+            let state = AppState::open(config, Arc::new(SystemClock))?;
+            filegate::commands::fraud::run(&state, cmd)
+        }
+        Command::Audit(args) => {
+            let state = AppState::open(config, Arc::new(SystemClock))?;
+            filegate::commands::audit::run(&state, args)
+        }
     }
 }

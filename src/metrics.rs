@@ -27,6 +27,10 @@ pub struct Metrics {
     pub bytes_uploaded: AtomicU64,
     pub links_issued: AtomicU64,
     pub uploads_completed: AtomicU64,
+    /// Downloads started: one per link and client, however many Range requests.
+    pub downloads: AtomicU64,
+    /// Audit rows lost because the writer could not keep up (or the catalog failed).
+    pub audit_dropped: AtomicU64,
 }
 
 /// Values read at scrape time from the catalog and the disk.
@@ -153,6 +157,16 @@ impl Metrics {
                 "filegate_uploads_completed_total",
                 "Uploads that became files.",
                 &self.uploads_completed,
+            ),
+            (
+                "filegate_downloads_total",
+                "Downloads recorded in the audit trail (one per link and client, however many Range requests).",
+                &self.downloads,
+            ),
+            (
+                "filegate_audit_dropped_total",
+                "Audit rows dropped because the writer could not keep up.",
+                &self.audit_dropped,
             ),
         ];
         for (name, help, v) in counters {

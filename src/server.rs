@@ -67,6 +67,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     };
     let sweeper = actix_web::rt::spawn(sweep_loop(state.clone()));
     let key_reloader = actix_web::rt::spawn(key_reload_loop(state.clone()));
+    let fraud = actix_web::rt::spawn(crate::fraud::background(state.clone()));
     let app_state = state.clone();
     let server = HttpServer::new(move || App::new().configure(|c| crate::configure(c, app_state.clone())))
         .workers(workers)
@@ -82,6 +83,9 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     let result = server.await.map_err(|e| StartupError::Other(e.to_string()));
     sweeper.abort();
     key_reloader.abort();
+    fraud.abort();
+    // Every response has ended (or was cut at the grace period): write their audit rows.
+    state.audit.close();
     tracing::info!("stopped");
     result
 }

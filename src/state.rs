@@ -3,13 +3,16 @@
 use std::sync::Arc;
 
 use crate::admin::session::Sessions;
+use crate::audit::Audit;
 use crate::auth::secrets::SecretBox;
 use crate::catalog::Catalog;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::delivery::cache::Cache;
 use crate::delivery::keyring::LiveKeys;
+use crate::delivery::slots::Slots;
 use crate::error::StartupError;
+use crate::fraud::Fraud;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -26,6 +29,12 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     /// File rows and application states for the delivery hot path.
     pub cache: Arc<Cache>,
+    /// Anti-fraud lists (reloaded while serving) and first uses of anti_fraud links.
+    pub fraud: Arc<Fraud>,
+    /// Responses streaming per link and per tag (`max_parallel_downloads`).
+    pub slots: Arc<Slots>,
+    /// The download audit trail's batching writer.
+    pub audit: Arc<Audit>,
 }
 
 impl AppState {
@@ -42,6 +51,14 @@ impl AppState {
         let secrets = SecretBox::load_or_create(&dir)
             .map_err(|e| StartupError::Store(format!("key file in {}: {e}", dir.display())))?;
         let keys = Arc::new(LiveKeys::open(&catalog, &secrets, clock.now_ms())?);
+        let fraud = Arc::new(Fraud::open(&catalog)?);
+        let metrics: Arc<Metrics> = Arc::default();
+        let audit = Arc::new(Audit::start(
+            catalog.clone(),
+            metrics.clone(),
+            std::time::Duration::from_millis(config.audit.flush_ms),
+            config.audit.batch_size as usize,
+        ));
         Ok(AppState {
             config: Arc::new(config),
             catalog,
@@ -49,9 +66,12 @@ impl AppState {
             secrets,
             keys,
             clock,
-            metrics: Arc::default(),
+            metrics,
             sessions: Arc::default(),
             cache: Arc::default(),
+            fraud,
+            slots: Arc::default(),
+            audit,
         })
     }
 }

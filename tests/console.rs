@@ -103,7 +103,7 @@ fn with_session(req: TestRequest, session: &str) -> TestRequest {
 async fn pages_redirect_to_login_without_a_session() {
     let env = env_with_password();
     let app = env.service().await;
-    for uri in ["/admin", "/admin/apps"] {
+    for uri in ["/admin", "/admin/apps", "/admin/downloads"] {
         let res = test::call_service(&app, TestRequest::get().uri(uri).to_request()).await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "{uri}");
         assert_eq!(res.headers().get("location").unwrap(), "/admin/login");
@@ -323,4 +323,68 @@ async fn stylesheet_is_embedded() {
         .to_str()
         .unwrap()
         .starts_with("text/css"));
+}
+
+#[actix_web::test]
+async fn the_downloads_page_shows_deliveries_refusals_and_the_lists() {
+    let env = env_with_password();
+    let token = env.token("mediahub");
+    let f = env.upload(&token, "", "a.bin", b"hello").await;
+    {
+        let mut c = env.state.catalog.conn().unwrap();
+        filegate::fraud::lists::import(
+            &mut c,
+            filegate::fraud::lists::List::Blocklist,
+            "manual",
+            "203.0.113.0/24\n",
+            NOW_MS,
+        )
+        .unwrap();
+        env.state.fraud.lists.reload_blocking().unwrap();
+    }
+    let app = env.service().await;
+    let req = TestRequest::get()
+        .uri(&format!(
+            "/v1/files/downloads/?file_id={}&anti_fraud=true",
+            f["id"].as_str().unwrap()
+        ))
+        .insert_header(("Authorization", format!("Bearer {token}")));
+    let v = json_body(test::call_service(&app, req.to_request()).await).await;
+    let link = v["download"]["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("http://localhost:8080")
+        .unwrap()
+        .to_string();
+    for peer in ["192.0.2.1:1", "203.0.113.5:1"] {
+        let req = TestRequest::get().uri(&link).peer_addr(peer.parse().unwrap());
+        let _ = test::read_body(test::call_service(&app, req.to_request()).await).await;
+    }
+    env.state.audit.flush();
+
+    let (session, _) = log_in(&app).await;
+    let res = test::call_service(
+        &app,
+        with_session(TestRequest::get().uri("/admin/downloads"), &session).to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = body_text(res).await;
+    assert!(page.contains("id=\"downloads\""), "{page}");
+    assert!(
+        page.contains("203.0.113.5") && page.contains("403 blocked_ip"),
+        "{page}"
+    );
+    assert!(page.contains("192.0.2.1"));
+    assert!(page.contains("id=\"fraud-lists\"") && page.contains("manual"));
+    let res = test::call_service(
+        &app,
+        with_session(TestRequest::get().uri("/admin/downloads?refused=1"), &session).to_request(),
+    )
+    .await;
+    let page = body_text(res).await;
+    assert!(
+        page.contains("blocked_ip") && !page.contains("192.0.2.1"),
+        "{page}"
+    );
 }

@@ -18,7 +18,11 @@ struct Fx {
 }
 
 async fn fixture(name: &str, len: usize) -> Fx {
-    let env = TestEnv::new();
+    fixture_with(name, len, |_| {}).await
+}
+
+async fn fixture_with(name: &str, len: usize, config: impl FnOnce(&mut filegate::config::Config)) -> Fx {
+    let env = TestEnv::with_config(config);
     let token = env.token("mediahub,autograph");
     let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
     let file = env
@@ -743,8 +747,14 @@ async fn browsers_get_a_small_html_refusal() {
 }
 
 #[actix_web::test]
-async fn issuing_and_serving_a_plain_link_writes_nothing_to_the_catalog() {
-    let fx = fixture("a.bin", 10).await;
+async fn serving_a_plain_link_writes_to_the_catalog_only_through_the_batched_audit_trail() {
+    // Batches wait up to a minute here: anything written while serving would be a
+    // write of the request itself.
+    let fx = fixture_with("a.bin", 10, |c| {
+        c.audit.flush_ms = 60_000;
+        c.audit.batch_size = 100_000;
+    })
+    .await;
     let version = |env: &TestEnv| -> i64 {
         // total_changes on a fresh connection is 0; compare the WAL frame count instead.
         let c = env.state.catalog.conn().unwrap();
@@ -756,7 +766,27 @@ async fn issuing_and_serving_a_plain_link_writes_nothing_to_the_catalog() {
     for _ in 0..5 {
         assert_eq!(fx.fetch(&link).await.0, StatusCode::OK);
     }
-    assert_eq!(version(&fx.env), before, "no WAL frames were written");
+    assert_eq!(
+        version(&fx.env),
+        before,
+        "no WAL frames were written while serving"
+    );
+    let c = fx.env.state.catalog.conn().unwrap();
+    let queued: i64 = c
+        .query_row("SELECT count(*) FROM downloads", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(queued, 0, "the audit rows wait for their batch");
+    fx.env.state.audit.flush();
+    let (rows, requests): (i64, i64) = c
+        .query_row("SELECT count(*), sum(requests) FROM downloads", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(
+        (rows, requests),
+        (1, 5),
+        "one client, one link: one download of 5 requests"
+    );
 }
 
 #[actix_web::test]

@@ -30,7 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/logout", web::post().to(logout))
         .route("/admin/apps", web::get().to(apps_page))
         .route("/admin/apps", web::post().to(apps_create))
-        .route("/admin/apps/{id}/{action}", web::post().to(apps_toggle));
+        .route("/admin/apps/{id}/{action}", web::post().to(apps_toggle))
+        .route("/admin/downloads", web::get().to(downloads_page));
 }
 
 /// Security headers for every console page.
@@ -435,6 +436,73 @@ async fn apps_toggle(
         );
     }
     see_other("/admin/apps")
+}
+
+/// The audit trail's latest 200 entries (or refusals only) and the anti-fraud lists.
+async fn downloads_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let (_, s) = match session(&state, &req) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let refused_only = req.query_string() == "refused=1";
+    let q = crate::catalog::audit::Query {
+        refused: refused_only.then_some(true),
+        limit: 200,
+        ..Default::default()
+    };
+    let read = state
+        .catalog
+        .call(move |c| {
+            Ok((
+                crate::catalog::audit::list(c, &q)?,
+                crate::catalog::fraud::sources(c)?,
+            ))
+        })
+        .await;
+    let Ok(((rows, total), sources)) = read else {
+        return html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            views::message("Error", "The catalog could not be read; see the log."),
+        );
+    };
+    let v = views::DownloadsView {
+        downloads: rows
+            .into_iter()
+            .map(|d| views::DownloadItem {
+                id: d.id,
+                last: format_ms(d.last_at),
+                file_id: d.file_id.unwrap_or_default(),
+                client: d.client,
+                reason: (!d.outcome.is_empty()).then_some(d.outcome),
+                status: d.status,
+                requests: d.requests,
+                bytes: u64::try_from(d.bytes).unwrap_or(0),
+                app_id: d.app_id.unwrap_or_default(),
+                tag: d.tag.unwrap_or_default(),
+            })
+            .collect(),
+        total,
+        refused_only,
+        lists: sources
+            .into_iter()
+            .map(|r| views::ListItem {
+                list: r.list,
+                source: r.source,
+                entries: r.entries,
+                imported: format_ms(r.imported_at),
+            })
+            .collect(),
+    };
+    html(
+        StatusCode::OK,
+        views::downloads(
+            &Chrome {
+                csrf: s.csrf,
+                current: "downloads",
+            },
+            &v,
+        ),
+    )
 }
 
 /// `YYYY-MM-DD HH:MM` UTC from Unix milliseconds (no time-zone database needed).

@@ -1,9 +1,11 @@
 //! HTTP handlers, one module per resource; `render` shapes every answer.
 
 pub mod assets;
+pub mod audit;
 pub mod body;
 pub mod downloads;
 pub mod files;
+pub mod fraud;
 pub mod health;
 pub mod jobs;
 pub mod multipart;

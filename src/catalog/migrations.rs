@@ -184,6 +184,69 @@ const STEPS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE UNIQUE INDEX archive_entries_name ON archive_entries(file_id, name);
     "#,
+    // 8: anti-fraud (issue 8): CIDR lists by source, first use of anti_fraud links, and
+    // the download audit trail (one row per link × client × outcome, one per request).
+    r#"
+    CREATE TABLE fraud_sources (
+        list         TEXT NOT NULL CHECK (list IN ('blocklist', 'anonymizers')),
+        source       TEXT NOT NULL,
+        entries      INTEGER NOT NULL,
+        imported_at  INTEGER NOT NULL,
+        PRIMARY KEY (list, source)
+    );
+    CREATE TABLE fraud_ranges (
+        list    TEXT NOT NULL,
+        source  TEXT NOT NULL,
+        cidr    TEXT NOT NULL,
+        first   BLOB NOT NULL CHECK (length(first) = 16),
+        last    BLOB NOT NULL CHECK (length(last) = 16),
+        FOREIGN KEY (list, source) REFERENCES fraud_sources(list, source) ON DELETE CASCADE
+    );
+    CREATE INDEX fraud_ranges_source ON fraud_ranges(list, source);
+    CREATE TABLE link_first_use (
+        link        BLOB PRIMARY KEY,
+        client_net  TEXT NOT NULL,
+        client      TEXT NOT NULL,
+        first_at    INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+    );
+    CREATE INDEX link_first_use_expiry ON link_first_use(expires_at);
+    CREATE TABLE downloads (
+        id               INTEGER PRIMARY KEY,
+        link             BLOB NOT NULL,
+        client           TEXT NOT NULL,
+        outcome          TEXT NOT NULL DEFAULT '',
+        file_id          TEXT,
+        app_id           TEXT,
+        tag              TEXT,
+        item             TEXT,
+        link_expires_at  INTEGER,
+        anti_fraud       INTEGER NOT NULL DEFAULT 0,
+        first_at         INTEGER NOT NULL,
+        last_at          INTEGER NOT NULL,
+        requests         INTEGER NOT NULL,
+        bytes            INTEGER NOT NULL,
+        status           INTEGER NOT NULL,
+        UNIQUE (link, client, outcome)
+    );
+    CREATE INDEX downloads_last ON downloads(last_at);
+    CREATE INDEX downloads_file ON downloads(file_id, last_at);
+    CREATE INDEX downloads_tag ON downloads(tag) WHERE tag IS NOT NULL;
+    CREATE INDEX downloads_outcome ON downloads(outcome, last_at) WHERE outcome != '';
+    CREATE TABLE download_requests (
+        id           INTEGER PRIMARY KEY,
+        download_id  INTEGER NOT NULL REFERENCES downloads(id) ON DELETE CASCADE,
+        at           INTEGER NOT NULL,
+        method       TEXT NOT NULL,
+        status       INTEGER NOT NULL,
+        range        TEXT,
+        bytes        INTEGER NOT NULL,
+        completed    INTEGER NOT NULL,
+        ms           INTEGER NOT NULL
+    );
+    CREATE INDEX download_requests_download ON download_requests(download_id);
+    CREATE INDEX download_requests_at ON download_requests(at);
+    "#,
 ];
 
 /// The schema version this build writes: a catalog with a higher `user_version` comes

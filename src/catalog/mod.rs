@@ -3,7 +3,9 @@
 
 pub mod apps;
 pub mod archives;
+pub mod audit;
 pub mod files;
+pub mod fraud;
 pub mod jobs;
 pub mod keys;
 pub mod maintenance;

@@ -3,7 +3,9 @@
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod backup;
+pub mod fraud;
 pub mod http;
 pub mod keys;
 pub mod progress;

@@ -5,9 +5,12 @@
 pub mod cache;
 pub mod disposition;
 pub mod keyring;
+pub mod policy;
 pub mod range;
 pub mod serve;
+pub mod slots;
 pub mod source;
+pub mod tracked;
 pub mod validators;
 
 use crate::error::{ApiError, ErrorKind};

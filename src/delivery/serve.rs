@@ -18,6 +18,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use super::disposition::{self, presentation};
 use super::range::{self, ByteRange, MultipartBody, RangeAnswer};
 use super::source::{self, Source};
+use super::tracked::Seen;
 use super::validators::{self, Conditionals, Precondition};
 use crate::catalog::{self, files::FileRow};
 use crate::error::{ApiError, ErrorKind};
@@ -32,10 +33,16 @@ const SMALL: u64 = 64 * 1024;
 /// Read size for larger files.
 const CHUNK: usize = 256 * 1024;
 
+/// The single exit: every answer, delivered or refused, goes to the audit trail.
 pub async fn deliver(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    match serve(&state, &req).await {
-        Ok(res) => res,
-        Err(e) => refusal(&req, &e),
+    let mut seen = Seen::new(&state, &req);
+    match serve(&state, &req, &mut seen).await {
+        Ok(res) => seen.delivered(&state.audit, res),
+        Err(e) => {
+            let res = refusal(&req, &e);
+            seen.refused(&state.audit, &e);
+            res
+        }
     }
 }
 
@@ -55,6 +62,8 @@ fn refusal(req: &HttpRequest, e: &ApiError) -> HttpResponse {
         "link_revoked" => "This download link has been revoked.",
         "ip_not_allowed" => "This download link is bound to another network address.",
         "file_not_found" => "The file behind this link no longer exists.",
+        "link_shared" => "This download link is already in use by another network address.",
+        "too_many_parallel_downloads" => "Too many downloads of this link are running. Try again later.",
         _ => "This download link is not valid.",
     };
     let page = filegate_templates::console::message(&message, text);
@@ -67,19 +76,16 @@ fn refusal(req: &HttpRequest, e: &ApiError) -> HttpResponse {
     res
 }
 
-async fn serve(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
+async fn serve(state: &AppState, req: &HttpRequest, seen: &mut Seen) -> Result<HttpResponse, ApiError> {
     let now_ms = state.clock.now_ms();
     let raw = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
     let VerifiedLink { claims, name, .. } = state.keys.verify(raw, now_ms).await?;
+    seen.verified(&claims);
     if !claims.method.allows(req.method().as_str()) {
         return Err(ApiError::new(ErrorKind::Forbidden, "method_not_signed"));
     }
-    let peer = req.peer_addr().map(|a| a.ip());
-    if claims.ip.is_some() {
-        let client = peer.map(|p| client::client_addr(p, req.headers(), &state.config.trusted_proxies()));
-        if !client.is_some_and(|c| claims.ip_allows(c)) {
-            return Err(ApiError::new(ErrorKind::Forbidden, "ip_not_allowed"));
-        }
+    if claims.ip.is_some() && !seen.client.is_some_and(|c| claims.ip_allows(c.addr)) {
+        return Err(ApiError::new(ErrorKind::Forbidden, "ip_not_allowed"));
     }
     let file = file_row(state, &claims.file_id, now_ms).await?;
     if file.is_expired(now_ms) {
@@ -101,6 +107,7 @@ async fn serve(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, ApiE
             .call(move |c| crate::jobs::download_gate(c, &f))
             .await?;
     }
+    seen.check_policy(state, req, &claims).await?;
     let source = match &claims.item {
         Some(item) => Source::Entry(source::entry(state, &file.id, item, now_ms).await?),
         None => Source::Blob,

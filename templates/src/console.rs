@@ -11,7 +11,11 @@ pub struct Chrome {
     pub current: &'static str,
 }
 
-const NAV: &[(&str, &str)] = &[("dashboard", "/admin"), ("applications", "/admin/apps")];
+const NAV: &[(&str, &str)] = &[
+    ("dashboard", "/admin"),
+    ("applications", "/admin/apps"),
+    ("downloads", "/admin/downloads"),
+];
 
 pub fn page(title: &str, chrome: &Chrome, body: Markup) -> Markup {
     html! {
@@ -183,6 +187,88 @@ pub fn apps(chrome: &Chrome, v: &AppsView) -> Markup {
                 }
                 p { button #create-app-submit type="submit" { "Create" } }
             }
+        },
+    )
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DownloadItem {
+    pub id: i64,
+    pub last: String,
+    pub file_id: String,
+    pub client: String,
+    /// `None` for a delivery, else the refusal's reason.
+    pub reason: Option<String>,
+    pub status: u16,
+    pub requests: i64,
+    pub bytes: u64,
+    pub app_id: String,
+    pub tag: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListItem {
+    pub list: String,
+    pub source: String,
+    pub entries: i64,
+    pub imported: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DownloadsView {
+    pub downloads: Vec<DownloadItem>,
+    pub total: u64,
+    /// Showing refusals only.
+    pub refused_only: bool,
+    pub lists: Vec<ListItem>,
+}
+
+/// The audit trail's latest entries and the anti-fraud lists (read-only).
+pub fn downloads(chrome: &Chrome, v: &DownloadsView) -> Markup {
+    page(
+        "Downloads",
+        chrome,
+        html! {
+            h1 { "Downloads" }
+            p {
+                @if v.refused_only {
+                    "Refusals only. " a #show-all href="/admin/downloads" { "Show everything" }
+                } @else {
+                    a #show-refused href="/admin/downloads?refused=1" { "Show refusals only" }
+                }
+                " — " (v.downloads.len()) " of " (v.total) ", most recent first."
+            }
+            div.table-wrap {
+                table #downloads {
+                    thead { tr { th { "Last" } th { "File" } th { "Client" } th { "Outcome" } th { "Requests" } th { "Sent" } th { "Application" } th { "Tag" } } }
+                    tbody {
+                        @for d in &v.downloads {
+                            tr data-id=(d.id) {
+                                td { (d.last) } td { code { (d.file_id) } } td { code { (d.client) } }
+                                td {
+                                    @if let Some(r) = &d.reason { span.error { (d.status) " " (r) } }
+                                    @else { span.ok { (d.status) } }
+                                }
+                                td { (d.requests) } td { (human_bytes(d.bytes)) }
+                                td { code { (d.app_id) } } td { (d.tag) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Anti-fraud lists" }
+            div.table-wrap {
+                table #fraud-lists {
+                    thead { tr { th { "List" } th { "Source" } th { "Entries" } th { "Imported" } } }
+                    tbody {
+                        @for l in &v.lists {
+                            tr { td { (l.list) } td { (l.source) } td { (l.entries) } td { (l.imported) } }
+                        }
+                    }
+                }
+            }
+            p { "Import with " code { "filegate fraud import --list blocklist|anonymizers [--source NAME] FILE" }
+                " or " code { "PUT /v1/fraud/lists/NAME/" } "." }
         },
     )
 }
