@@ -62,4 +62,10 @@ for sc in sorted(by):
         out.append(f"| {name} | {a:,.0f} MiB/s ({r['upload_s']:.1f} s) | cp+sync {b:,.0f} MiB/s "
                    f"({r['cp_s']:.1f} s) | {a / b:.2f}x | {tgt} | | | {mib(r['rss_kib'])} "
                    f"(before: {mib(r['rss_before_kib'])}) | | |")
+if "7k" in by and "7m" in by:
+    k, m = by["7k"]["filegate"]["wrk"], by["7m"]["filegate"]["wrk"]
+    (a, _), (b, _) = rate(m), rate(k)
+    out.append(f"| 7 issuing links, 1 M files vs 1 000 | {a:,.0f} req/s (1 M) | {b:,.0f} req/s (1 000) "
+               f"| {a / b:.2f}x | >= 0.9x | {lat(m)} | {lat(k)} (1 000) "
+               f"| {mib(by['7m']['filegate']['rss_kib'])} | | |")
 print("\n".join(out))
