@@ -263,4 +263,31 @@ mod bearer {
         .await;
         assert_eq!((s, reason(&v)), (StatusCode::FORBIDDEN, "app_disabled"));
     }
+
+    #[actix_web::test]
+    async fn a_token_in_use_stops_working_when_its_app_is_disabled() {
+        let env = TestEnv::new();
+        let token = env.token("mediahub");
+        let probe = || TestRequest::get().uri(&format!("/probe?access_token={token}"));
+        assert_eq!(call(&env, probe()).await.0, StatusCode::OK, "now cached");
+        let conn = env.state.catalog.conn().unwrap();
+        conn.execute("UPDATE apps SET enabled = 0", []).unwrap();
+
+        // Disabled by another process (`filegate app disable`): within a second.
+        env.clock
+            .set_ms(filegate::clock::Clock::now_ms(&*env.clock) + filegate::delivery::cache::TTL_MS);
+        let (s, v) = call(&env, probe()).await;
+        assert_eq!((s, reason(&v)), (StatusCode::FORBIDDEN, "app_disabled"));
+
+        // Disabled in this process (the console): at once.
+        conn.execute("UPDATE apps SET enabled = 1", []).unwrap();
+        env.clock
+            .set_ms(filegate::clock::Clock::now_ms(&*env.clock) + filegate::delivery::cache::TTL_MS);
+        assert_eq!(call(&env, probe()).await.0, StatusCode::OK, "cached again");
+        conn.execute("UPDATE apps SET enabled = 0", []).unwrap();
+        let app_id: String = conn.query_row("SELECT id FROM apps", [], |r| r.get(0)).unwrap();
+        env.state.cache.invalidate_app(&app_id);
+        let (s, v) = call(&env, probe()).await;
+        assert_eq!((s, reason(&v)), (StatusCode::FORBIDDEN, "app_disabled"));
+    }
 }

@@ -424,11 +424,14 @@ async fn apps_toggle(
         }
     };
     let now = state.clock.now_ms();
+    let app_id = id.clone();
     let changed = state
         .catalog
         .call(move |c| Ok(apps::set_enabled(c, &id, enabled, now)?))
         .await
         .unwrap_or(false);
+    // Its tokens and links change meaning at once in this process (others: within TTL_MS).
+    state.cache.invalidate_app(&app_id);
     if !changed {
         return html(
             StatusCode::NOT_FOUND,

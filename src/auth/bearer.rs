@@ -64,14 +64,24 @@ pub async fn authenticate(
         return Err(ApiError::invalid_token("invalid_token"));
     }
     let hash = tokens::hash(token);
-    let row = state
-        .catalog
-        .call(move |c| Ok(catalog::tokens::lookup(c, &hash)?))
-        .await?;
-    let Some(row) = row else {
-        return Err(ApiError::invalid_token("invalid_token"));
+    let now_ms = state.clock.now_ms();
+    let row = match state.cache.token(&hash, now_ms) {
+        Some(row) => row,
+        None => {
+            let key = hash.clone();
+            let row = state
+                .catalog
+                .call(move |c| Ok(catalog::tokens::lookup(c, &key)?))
+                .await?;
+            // Unknown tokens are not cached: a client guessing tokens must not fill memory.
+            let Some(row) = row else {
+                return Err(ApiError::invalid_token("invalid_token"));
+            };
+            state.cache.put_token(hash, row.clone(), now_ms);
+            row
+        }
     };
-    if row.expires_at <= state.clock.now_ms() {
+    if row.expires_at <= now_ms {
         return Err(ApiError::invalid_token("token_expired"));
     }
     if !row.app_enabled {

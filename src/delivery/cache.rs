@@ -4,12 +4,17 @@
 //! Entries live `TTL_MS` at most — a bound on how long a change made by another process
 //! (`filegate app disable` on the command line) takes to show — and this process
 //! invalidates them at once when it deletes, revokes or disables something itself.
+//!
+//! Bearer tokens are cached the same way, keyed by their SHA-256 (never the token
+//! itself), so that an API call such as issuing a link reads the catalog once per token
+//! per second rather than on every request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use crate::archive::Entry;
 use crate::catalog::files::FileRow;
+use crate::catalog::tokens::TokenRow;
 
 pub const TTL_MS: i64 = 1000;
 /// Past this many entries the cache starts over (a crude but allocation-bounded policy).
@@ -21,21 +26,27 @@ pub struct Cache {
     apps: RwLock<HashMap<String, (bool, i64)>>,
     /// Archive entries by `file_id/name` (a file id holds no `/`).
     entries: RwLock<HashMap<String, (Arc<Entry>, i64)>>,
+    tokens: RwLock<HashMap<Vec<u8>, (TokenRow, i64)>>,
 }
 
-fn fresh<T: Clone>(m: &RwLock<HashMap<String, (T, i64)>>, key: &str, now_ms: i64) -> Option<T> {
+fn fresh<K, Q, T>(m: &RwLock<HashMap<K, (T, i64)>>, key: &Q, now_ms: i64) -> Option<T>
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+    T: Clone,
+{
     let m = m.read().unwrap_or_else(|e| e.into_inner());
     m.get(key)
         .filter(|(_, at)| now_ms - at < TTL_MS && now_ms >= *at)
         .map(|(v, _)| v.clone())
 }
 
-fn put<T>(m: &RwLock<HashMap<String, (T, i64)>>, key: &str, v: T, now_ms: i64) {
+fn put<K: std::hash::Hash + Eq, T>(m: &RwLock<HashMap<K, (T, i64)>>, key: K, v: T, now_ms: i64) {
     let mut m = m.write().unwrap_or_else(|e| e.into_inner());
     if m.len() >= MAX_ENTRIES {
         m.clear();
     }
-    m.insert(key.to_string(), (v, now_ms));
+    m.insert(key, (v, now_ms));
 }
 
 impl Cache {
@@ -43,7 +54,7 @@ impl Cache {
         fresh(&self.files, id, now_ms)
     }
     pub fn put_file(&self, row: Arc<FileRow>, now_ms: i64) {
-        put(&self.files, &row.id.clone(), row, now_ms)
+        put(&self.files, row.id.clone(), row, now_ms)
     }
     /// Forget a file (deleted, revoked, expired, its job failed).
     pub fn invalidate_file(&self, id: &str) {
@@ -53,16 +64,65 @@ impl Cache {
         fresh(&self.apps, id, now_ms)
     }
     pub fn put_app(&self, id: &str, enabled: bool, now_ms: i64) {
-        put(&self.apps, id, enabled, now_ms)
+        put(&self.apps, id.to_string(), enabled, now_ms)
     }
     pub fn entry(&self, file_id: &str, name: &str, now_ms: i64) -> Option<Arc<Entry>> {
         fresh(&self.entries, &format!("{file_id}/{name}"), now_ms)
     }
     pub fn put_entry(&self, file_id: &str, entry: Arc<Entry>, now_ms: i64) {
         let key = format!("{file_id}/{}", entry.name);
-        put(&self.entries, &key, entry, now_ms)
+        put(&self.entries, key, entry, now_ms)
     }
+    /// Forget an application (disabled or enabled here) and every token of it.
     pub fn invalidate_app(&self, id: &str) {
         self.apps.write().unwrap_or_else(|e| e.into_inner()).remove(id);
+        self.tokens
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, (row, _)| row.app_id != id);
+    }
+    /// The token whose SHA-256 is `hash`, as the catalog said within the last `TTL_MS`.
+    pub fn token(&self, hash: &[u8], now_ms: i64) -> Option<TokenRow> {
+        fresh(&self.tokens, hash, now_ms)
+    }
+    pub fn put_token(&self, hash: Vec<u8>, row: TokenRow, now_ms: i64) {
+        put(&self.tokens, hash, row, now_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(app: &str) -> TokenRow {
+        TokenRow {
+            app_id: app.into(),
+            scopes: "mediahub".into(),
+            expires_at: 10_000,
+            app_enabled: true,
+        }
+    }
+
+    #[test]
+    fn a_cached_token_lives_one_ttl() {
+        let c = Cache::default();
+        c.put_token(vec![1; 32], row("a"), 1000);
+        assert!(c.token(&[1; 32], 1000 + TTL_MS - 1).is_some());
+        assert!(c.token(&[1; 32], 1000 + TTL_MS).is_none());
+        assert!(
+            c.token(&[1; 32], 999).is_none(),
+            "a clock set back is not trusted"
+        );
+        assert!(c.token(&[2; 32], 1000).is_none());
+    }
+
+    #[test]
+    fn invalidating_an_app_forgets_its_tokens_only() {
+        let c = Cache::default();
+        c.put_token(vec![1; 32], row("a"), 1000);
+        c.put_token(vec![2; 32], row("b"), 1000);
+        c.invalidate_app("a");
+        assert!(c.token(&[1; 32], 1000).is_none());
+        assert!(c.token(&[2; 32], 1000).is_some());
     }
 }
