@@ -3,6 +3,7 @@
 //! Every layer is checked against the defaults' shape, so an unknown key or a value
 //! of the wrong type stops start-up with a message naming the key.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -123,6 +124,10 @@ pub struct ServerConfig {
     pub workers: usize,
     /// On SIGTERM/SIGINT, seconds to let running requests (downloads) finish.
     pub shutdown_grace: u64,
+    /// `trusted_proxies` parsed once ([`Config::prepare`]), so that resolving a client
+    /// address on the request path parses nothing.
+    #[serde(skip)]
+    pub trusted_nets: Vec<IpNet>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -172,6 +177,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             workers: 0,
             shutdown_grace: 30,
+            trusted_nets: Vec::new(),
         }
     }
 }
@@ -388,13 +394,30 @@ impl Config {
         Ok(())
     }
 
-    /// The trusted proxy ranges, parsed (validate() has checked them).
-    pub fn trusted_proxies(&self) -> Vec<IpNet> {
-        self.server
+    /// Parses what the request path needs pre-parsed; done by `AppState::open`.
+    pub fn prepare(&mut self) {
+        self.server.trusted_nets = self
+            .server
             .trusted_proxies
             .iter()
             .filter_map(|p| parse_cidr(p))
-            .collect()
+            .collect();
+    }
+
+    /// The trusted proxy ranges (validate() has checked them): the prepared ones, or
+    /// parsed now for a configuration that was not prepared.
+    pub fn trusted_proxies(&self) -> Cow<'_, [IpNet]> {
+        if self.server.trusted_nets.len() == self.server.trusted_proxies.len() {
+            Cow::Borrowed(&self.server.trusted_nets)
+        } else {
+            Cow::Owned(
+                self.server
+                    .trusted_proxies
+                    .iter()
+                    .filter_map(|p| parse_cidr(p))
+                    .collect(),
+            )
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -601,6 +624,16 @@ mod tests {
             let e = load(Some(text), &[], Overrides::default()).unwrap_err();
             assert!(e.contains(key), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn prepared_trusted_proxies_are_parsed_once_and_match_the_unprepared_answer() {
+        let mut c = Config::default();
+        c.server.trusted_proxies = vec!["10.0.0.0/8".into(), "::1".into()];
+        let unprepared = c.trusted_proxies().into_owned();
+        c.prepare();
+        assert!(matches!(c.trusted_proxies(), Cow::Borrowed(_)));
+        assert_eq!(c.trusted_proxies().as_ref(), unprepared.as_slice());
     }
 
     #[test]

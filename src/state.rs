@@ -40,7 +40,8 @@ pub struct AppState {
 impl AppState {
     /// Opens the data directory: creates it, the catalog, the store, the key file and
     /// the first link signing key.
-    pub fn open(config: Config, clock: SharedClock) -> Result<AppState, StartupError> {
+    pub fn open(mut config: Config, clock: SharedClock) -> Result<AppState, StartupError> {
+        config.prepare();
         let dir = config.data_dir().to_path_buf();
         crate::maintenance::check_not_restoring(&dir).map_err(StartupError::Store)?;
         create_private_dir(&dir).map_err(|e| {

@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io;
-use std::net::IpAddr;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,7 +21,6 @@ use super::tracked::Seen;
 use super::validators::{self, Conditionals, Precondition};
 use crate::catalog::{self, files::FileRow};
 use crate::error::{ApiError, ErrorKind};
-use crate::fraud::client;
 use crate::ids;
 use crate::links::{LinkClaims, VerifiedLink};
 use crate::metrics::Metrics;
@@ -401,10 +399,4 @@ fn read_range(file: Arc<File>, r: ByteRange, metrics: Arc<Metrics>) -> impl Stre
             }
         }
     })
-}
-
-/// The client address the policy sees (see [`client::client_addr`]).
-pub fn client_of(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
-    req.peer_addr()
-        .map(|p| client::client_addr(p.ip(), req.headers(), &state.config.trusted_proxies()))
 }
