@@ -323,23 +323,13 @@ pub fn list(conn: &Connection, q: &ListQuery) -> rusqlite::Result<(Vec<JobRow>, 
     if let Some(n) = &fold {
         named.push((":name", n));
     }
-    let total: i64 = conn.query_row(
-        &format!("SELECT count(*) FROM jobs WHERE {filter}"),
-        named.as_slice(),
-        |r| r.get(0),
-    )?;
-    let dir = if q.ascending { "ASC" } else { "DESC" };
-    let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-    let start = i64::try_from(q.start).unwrap_or(i64::MAX);
-    named.push((":limit", &limit));
-    named.push((":start", &start));
-    let sql = format!(
-        "SELECT {COLS} FROM jobs WHERE {filter} ORDER BY {col} {dir}, id {dir} LIMIT :limit OFFSET :start",
-        col = q.sort.column()
-    );
-    let mut st = conn.prepare(&sql)?;
-    let rows = st.query_map(named.as_slice(), from_row)?;
-    Ok((rows.collect::<rusqlite::Result<_>>()?, total as u64))
+    let window = super::Window {
+        column: q.sort.column(),
+        ascending: q.ascending,
+        start: q.start,
+        limit: q.limit,
+    };
+    super::page(conn, "jobs", COLS, &filter, &named, window, from_row)
 }
 
 #[cfg(test)]

@@ -99,3 +99,47 @@ where
     tx.commit()?;
     Ok(out)
 }
+
+/// The sort and window of a list query.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    /// Column to order by (the id breaks ties, in the same direction).
+    pub column: &'a str,
+    pub ascending: bool,
+    pub start: u64,
+    pub limit: u64,
+}
+
+/// A list endpoint's query: the total of rows of `table` matching `filter` (a WHERE
+/// condition over the `named` parameters), and the page of them that `w` selects.
+pub fn page<T>(
+    conn: &Connection,
+    table: &str,
+    cols: &str,
+    filter: &str,
+    named: &[(&str, &dyn rusqlite::ToSql)],
+    w: Window,
+    row: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+) -> rusqlite::Result<(Vec<T>, u64)> {
+    let total: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM {table} WHERE {filter}"),
+        named,
+        |r| r.get(0),
+    )?;
+    let dir = if w.ascending { "ASC" } else { "DESC" };
+    let limit = i64::try_from(w.limit).unwrap_or(i64::MAX);
+    let start = i64::try_from(w.start).unwrap_or(i64::MAX);
+    let mut all: Vec<(&str, &dyn rusqlite::ToSql)> = named.to_vec();
+    all.push((":limit", &limit));
+    all.push((":start", &start));
+    let sql = format!(
+        "SELECT {cols} FROM {table} WHERE {filter} ORDER BY {col} {dir}, id {dir} LIMIT :limit OFFSET :start",
+        col = w.column
+    );
+    let mut st = conn.prepare(&sql)?;
+    let rows = st.query_map(all.as_slice(), row)?;
+    Ok((
+        rows.collect::<rusqlite::Result<_>>()?,
+        u64::try_from(total).unwrap_or(0),
+    ))
+}
