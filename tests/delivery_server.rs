@@ -7,27 +7,10 @@ use std::process::Command;
 
 use common::*;
 
-fn token(server: &Server) -> String {
-    let id = server.banner_value("client_id").unwrap();
-    let secret = server.banner_value("client_secret").unwrap();
-    let (code, body) = curl(&[
-        "-u",
-        &format!("{id}:{secret}"),
-        "-d",
-        "grant_type=client_credentials",
-        &server.url("/v1/oauth2/token"),
-    ]);
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str::<serde_json::Value>(&body).unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn curl_downloads_by_name_and_resumes_and_the_bytes_match() {
     let server = Server::start();
-    let tok = token(&server);
+    let tok = server.token();
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("source.bin");
     let data: Vec<u8> = (0..3_000_000u32)
@@ -111,7 +94,7 @@ fn curl_downloads_by_name_and_resumes_and_the_bytes_match() {
 fn sigterm_lets_a_running_download_finish() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start_in(&dir.path().join("data"), &[]);
-    let tok = token(&server);
+    let tok = server.token();
     let src = dir.path().join("big.bin");
     let data: Vec<u8> = (0..8_000_000u32).map(|i| (i % 253) as u8).collect();
     std::fs::write(&src, &data).unwrap();

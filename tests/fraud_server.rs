@@ -13,23 +13,6 @@ use common::*;
 use ipnet::IpNet;
 use serde_json::Value;
 
-fn token(server: &Server) -> String {
-    let id = server.banner_value("client_id").unwrap();
-    let secret = server.banner_value("client_secret").unwrap();
-    let (code, body) = curl(&[
-        "-u",
-        &format!("{id}:{secret}"),
-        "-d",
-        "grant_type=client_credentials",
-        &server.url("/v1/oauth2/token"),
-    ]);
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str::<Value>(&body).unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn upload(server: &Server, tok: &str, file: &std::path::Path, query: &str) -> String {
     let (code, body) = curl(&[
         "-H",
@@ -141,7 +124,7 @@ fn parallel_limits_sharing_and_cli_lists_with_real_clients_then_the_audit_trail(
             ("FILEGATE_AUDIT__BATCH_SIZE", "100000"),
         ],
     );
-    let tok = token(&server);
+    let tok = server.token();
     // Larger than what loopback socket buffers hold, so a slow reader keeps its
     // response streaming for seconds.
     let big = dir.path().join("big.bin");

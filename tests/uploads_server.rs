@@ -19,24 +19,12 @@ fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
-/// (client_id, client_secret) printed on the first start.
 fn credentials(s: &Server) -> (String, String) {
-    (
-        s.banner_value("client_id").unwrap(),
-        s.banner_value("client_secret").unwrap(),
-    )
+    s.credentials()
 }
 
 fn token(s: &Server, creds: &(String, String)) -> String {
-    let (code, body) = curl(&[
-        "-u",
-        &format!("{}:{}", creds.0, creds.1),
-        "-d",
-        "grant_type=client_credentials",
-        &s.url("/v1/oauth2/token"),
-    ]);
-    assert_eq!(code, 200, "{body}");
-    json(&body)["access_token"].as_str().unwrap().to_string()
+    s.token_with(&creds.0, &creds.1)
 }
 
 fn sha256_file(p: &Path) -> String {

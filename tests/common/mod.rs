@@ -180,6 +180,36 @@ impl Server {
         })
     }
 
+    /// The first-start application's (client_id, client_secret) from the banner.
+    pub fn credentials(&self) -> (String, String) {
+        (
+            self.banner_value("client_id").unwrap(),
+            self.banner_value("client_secret").unwrap(),
+        )
+    }
+
+    /// A bearer token for these credentials, got with curl.
+    pub fn token_with(&self, id: &str, secret: &str) -> String {
+        let (code, body) = curl(&[
+            "-u",
+            &format!("{id}:{secret}"),
+            "-d",
+            "grant_type=client_credentials",
+            &self.url("/v1/oauth2/token"),
+        ]);
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A bearer token of the first-start application.
+    pub fn token(&self) -> String {
+        let (id, secret) = self.credentials();
+        self.token_with(&id, &secret)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
