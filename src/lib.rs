@@ -45,15 +45,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             // (log line, metrics) by the same middleware.
             web::scope("")
                 .wrap(from_fn(logging::observe))
+                // Links first, under a static prefix: the router tries routes in order
+                // and matches patterns with `{…}` segments by regex, which was a tenth
+                // of the CPU time of serving a 4 KiB file. `deliver` checks the shape.
+                .service(web::scope("/d").default_service(web::to(delivery::serve::deliver)))
                 .route("/healthz", web::get().to(api::health::healthz))
                 .route("/metrics", web::get().to(api::health::metrics))
                 .route("/static/{file}", web::get().to(api::assets::asset))
                 .configure(admin::configure)
-                .service(
-                    web::resource("/d/{token}/{name}")
-                        .route(web::get().to(delivery::serve::deliver))
-                        .route(web::head().to(delivery::serve::deliver)),
-                )
                 .service(
                     web::scope("/v1")
                         // Inside `render_errors`, so its refusals are rendered like any other.

@@ -12,6 +12,9 @@ use tracing_subscriber::EnvFilter;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// The route label of links in metrics.
+pub const LINK_ROUTE: &str = "/d/{token}/{name}";
+
 pub fn init(format: &str, level: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
@@ -49,7 +52,14 @@ pub async fn observe(
                 .get::<ApiError>()
                 .map(|e| e.reason.clone());
             if let Some(m) = &metrics {
-                let route = r.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                let route = r.request().match_pattern().unwrap_or_else(|| {
+                    // Links are served by the `/d` scope's default service (see `configure`).
+                    if r.request().path().starts_with("/d/") {
+                        LINK_ROUTE.into()
+                    } else {
+                        "unmatched".into()
+                    }
+                });
                 m.observe_request(&route, method.as_str(), status, secs);
                 if let Some(reason) = &reason {
                     m.refused(reason);

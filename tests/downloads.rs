@@ -413,6 +413,44 @@ async fn any_change_to_a_link_is_refused() {
 }
 
 #[actix_web::test]
+async fn only_get_and_head_of_link_shaped_paths_reach_a_link() {
+    let fx = fixture("a.bin", 10).await;
+    let link = fx.link("").await;
+    let (s, _, b) = fx
+        .call(
+            TestRequest::post()
+                .uri(&link)
+                .peer_addr("192.0.2.50:1234".parse().unwrap()),
+        )
+        .await;
+    assert_eq!(
+        (s, reason_of(&b).as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
+    for path in ["/d", "/d/", "/d/abc", "/d/abc/", "/d//name", "/dx/abc/name"] {
+        let (s, _, b) = fx.fetch(path).await;
+        assert_eq!(
+            (s, reason_of(&b).as_str()),
+            (StatusCode::NOT_FOUND, "no_such_route"),
+            "{path}"
+        );
+    }
+    let (s, _, b) = fx.fetch(&link).await;
+    assert_eq!((s, b), (StatusCode::OK, fx.data.clone()));
+    // Every answer under /d is counted under the one route label of links.
+    let metrics = fx.env.state.metrics.render(&Default::default());
+    for status in ["200", "404", "405"] {
+        assert!(
+            metrics.contains(&format!(
+                "filegate_http_requests_total{{route=\"/d/{{token}}/{{name}}\",method=\"{}\",status=\"{status}\"}}",
+                if status == "405" { "POST" } else { "GET" }
+            )),
+            "{status}: {metrics}"
+        );
+    }
+}
+
+#[actix_web::test]
 async fn expiry_holds_to_the_second() {
     let fx = fixture("a.bin", 10).await;
     let exp = NOW_MS / 1000 + 100;

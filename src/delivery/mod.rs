@@ -7,6 +7,7 @@ pub mod disposition;
 pub mod keyring;
 pub mod policy;
 pub mod range;
+pub mod read;
 pub mod serve;
 pub mod slots;
 pub mod source;

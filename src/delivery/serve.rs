@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -16,6 +15,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 
 use super::disposition::{self, presentation};
 use super::range::{self, ByteRange, MultipartBody, RangeAnswer};
+use super::read;
 use super::source::{self, Source};
 use super::tracked::Seen;
 use super::validators::{self, Conditionals, Precondition};
@@ -35,6 +35,24 @@ const CHUNK: usize = 64 * 1024;
 
 /// The single exit: every answer, delivered or refused, goes to the audit trail.
 pub async fn deliver(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    // Mounted on the `/d` prefix: only `/d/<token>/<name>` is a link.
+    let shaped = req
+        .path()
+        .strip_prefix("/d/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(token, name)| !token.is_empty() && !name.is_empty() && !name.contains('/'));
+    if !shaped {
+        return actix_web::ResponseError::error_response(&ApiError::new(
+            ErrorKind::NotFound("resource"),
+            "no_such_route",
+        ));
+    }
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return actix_web::ResponseError::error_response(&ApiError::new(
+            ErrorKind::MethodNotAllowed,
+            "method_not_allowed",
+        ));
+    }
     let mut seen = Seen::new(&state, &req);
     match serve(&state, &req, &mut seen).await {
         Ok(res) => seen.delivered(&state.audit, res),
@@ -204,18 +222,17 @@ async fn respond(
     let metrics = state.metrics.clone();
     let blob = state.store.clone();
     let blob_id = file.blob_id.clone();
+    // Opened on the worker, like nginx without `open_file_cache`: an open(2) of a
+    // content-addressed path is a dentry-cache hit for any blob served recently.
     let open = || async move {
-        web::block(move || blob.open_blob(&blob_id))
-            .await
-            .map_err(ApiError::from)?
-            .map_err(|e| {
-                if e.kind() == io::ErrorKind::NotFound {
-                    tracing::error!(file = %file.id, "blob missing for a catalog row");
-                    ApiError::not_found("file")
-                } else {
-                    ApiError::from(e)
-                }
-            })
+        blob.open_blob(&blob_id).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                tracing::error!(file = %file.id, "blob missing for a catalog row");
+                ApiError::not_found("file")
+            } else {
+                ApiError::from(e)
+            }
+        })
     };
     match answer {
         RangeAnswer::Unsatisfiable => Ok(res
@@ -332,8 +349,9 @@ impl MessageBody for SizedEmpty {
 }
 
 /// The body: for each (header, range) the header bytes then the range's bytes, then
-/// `tail`. Small bodies are read at once; larger ones stream in `CHUNK`s read on the
-/// blocking pool, so memory stays flat whatever the file size.
+/// `tail`. Small bodies are read at once; larger ones stream in `CHUNK`s (see
+/// [`read`]: from the page cache here, from the disk on the blocking pool), so memory
+/// stays flat whatever the file size.
 async fn body(
     mut res: HttpResponseBuilder,
     file: Arc<File>,
@@ -344,19 +362,19 @@ async fn body(
 ) -> Result<HttpResponse, ApiError> {
     let data_len: u64 = parts.iter().map(|(_, r)| r.len()).sum();
     if len <= SMALL {
-        let f = file.clone();
-        let buf = web::block(move || -> io::Result<Vec<u8>> {
+        let plain = parts.len() == 1 && parts[0].0.is_empty() && tail.is_empty();
+        let buf = if plain {
+            let r = parts[0].1;
+            read::read_exact_at(&file, r.start, r.len() as usize).await?
+        } else {
             let mut out = Vec::with_capacity(len as usize);
             for (hd, r) in &parts {
                 out.extend_from_slice(hd);
-                let at = out.len();
-                out.resize(at + r.len() as usize, 0);
-                f.read_exact_at(&mut out[at..], r.start)?;
+                out.extend_from_slice(&read::read_exact_at(&file, r.start, r.len() as usize).await?);
             }
             out.extend_from_slice(&tail);
-            Ok(out)
-        })
-        .await??;
+            out
+        };
         metrics.bytes_served.fetch_add(data_len, Ordering::Relaxed);
         return Ok(res.no_chunking(len).body(buf));
     }
@@ -383,19 +401,12 @@ fn read_range(file: Arc<File>, r: ByteRange, metrics: Arc<Metrics>) -> impl Stre
                 return None;
             }
             let n = left.min(CHUNK as u64) as usize;
-            let read = web::block(move || -> io::Result<Vec<u8>> {
-                let mut buf = vec![0u8; n];
-                file.read_exact_at(&mut buf, pos)?;
-                Ok(buf)
-            })
-            .await;
-            match read {
-                Ok(Ok(buf)) => {
+            match read::read_bytes(&file, pos, n).await {
+                Ok(buf) => {
                     metrics.bytes_served.fetch_add(n as u64, Ordering::Relaxed);
-                    Some((Ok(Bytes::from(buf)), (pos + n as u64, left - n as u64)))
+                    Some((Ok(buf), (pos + n as u64, left - n as u64)))
                 }
-                Ok(Err(e)) => Some((Err(e), (pos, 0))),
-                Err(e) => Some((Err(io::Error::other(e.to_string())), (pos, 0))),
+                Err(e) => Some((Err(e), (pos, 0))),
             }
         }
     })
