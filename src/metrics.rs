@@ -1,7 +1,7 @@
 //! In-process counters and histograms, rendered in the Prometheus text format (0.0.4).
 //! Kept dependency-free: a handful of atomics and one small map per family.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -18,10 +18,17 @@ struct Histogram {
     count: u64,
 }
 
+/// What one route pattern saw: answers by method and status, and their latency.
+#[derive(Default)]
+struct RouteStats {
+    answers: Vec<(String, u16, u64)>,
+    latency: Histogram,
+}
+
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    /// One lock and, once a route has been seen, no allocation per request.
+    routes: Mutex<HashMap<String, RouteStats>>,
     refusals: Mutex<BTreeMap<String, u64>>,
     pub bytes_served: AtomicU64,
     pub bytes_uploaded: AtomicU64,
@@ -44,20 +51,23 @@ pub struct Gauges {
 
 impl Metrics {
     pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        if let Ok(mut m) = self.requests.lock() {
-            *m.entry((route.to_string(), method.to_string(), status))
-                .or_default() += 1;
+        let Ok(mut m) = self.routes.lock() else { return };
+        let r = match m.get_mut(route) {
+            Some(r) => r,
+            None => m.entry(route.to_string()).or_default(),
+        };
+        match r.answers.iter_mut().find(|(m, s, _)| m == method && *s == status) {
+            Some((_, _, n)) => *n += 1,
+            None => r.answers.push((method.to_string(), status, 1)),
         }
-        if let Ok(mut m) = self.latency.lock() {
-            let h = m.entry(route.to_string()).or_default();
-            for (i, le) in BUCKETS.iter().enumerate() {
-                if seconds <= *le {
-                    h.counts[i] += 1;
-                }
+        let h = &mut r.latency;
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if seconds <= *le {
+                h.counts[i] += 1;
             }
-            h.sum += seconds;
-            h.count += 1;
         }
+        h.sum += seconds;
+        h.count += 1;
     }
 
     /// An upload became a file of `size` bytes.
@@ -83,8 +93,16 @@ impl Metrics {
             "counter",
             "HTTP requests answered, by route pattern, method and status.",
         );
-        if let Ok(m) = self.requests.lock() {
-            for ((route, method, status), n) in m.iter() {
+        let routes = self.routes.lock();
+        // Sorted, so that scrapes list series in a stable order.
+        let routes: BTreeMap<&String, &RouteStats> = match &routes {
+            Ok(m) => m.iter().collect(),
+            Err(_) => BTreeMap::new(),
+        };
+        for (route, r) in &routes {
+            let mut answers: Vec<_> = r.answers.iter().collect();
+            answers.sort();
+            for (method, status, n) in answers {
                 let _ = writeln!(
                     o,
                     "filegate_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {n}",
@@ -99,8 +117,9 @@ impl Metrics {
             "histogram",
             "Time to answer (headers ready), by route pattern.",
         );
-        if let Ok(m) = self.latency.lock() {
-            for (route, h) in m.iter() {
+        {
+            for (route, rs) in &routes {
+                let h = &rs.latency;
                 let r = esc(route);
                 for (i, le) in BUCKETS.iter().enumerate() {
                     let _ = writeln!(
