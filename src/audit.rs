@@ -9,10 +9,10 @@
 //! writes what is left and stops the thread; `filegate serve` calls it after the HTTP
 //! server has finished its running downloads, so a graceful stop loses no row.
 
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use crate::catalog::audit::{self as table, NewRequest};
@@ -33,7 +33,14 @@ enum Msg {
 pub struct Audit {
     tx: SyncSender<Msg>,
     metrics: Arc<Metrics>,
+    /// Rows queued and not yet written (nor dropped) by the writer.
+    queued: Arc<AtomicUsize>,
+    batch: usize,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The writer, to wake it: on the first queued row (to start its `flush_ms` wait),
+    /// when `batch` rows wait, and for a flush or close — not on every row, which cost
+    /// one futex wake-up and context switch per request under load.
+    waker: Option<Thread>,
 }
 
 impl Audit {
@@ -41,9 +48,12 @@ impl Audit {
     pub fn start(catalog: Catalog, metrics: Arc<Metrics>, flush_every: Duration, batch: usize) -> Audit {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let m = metrics.clone();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let q = queued.clone();
+        let batch = batch.max(1);
         let thread = std::thread::Builder::new()
             .name("filegate-audit".into())
-            .spawn(move || writer(rx, catalog, m, flush_every, batch.max(1)))
+            .spawn(move || writer(rx, q, catalog, m, flush_every, batch))
             .ok();
         if thread.is_none() {
             tracing::error!("cannot start the audit writer thread; audit rows are dropped");
@@ -51,15 +61,31 @@ impl Audit {
         Audit {
             tx,
             metrics,
+            queued,
+            batch,
+            waker: thread.as_ref().map(|t| t.thread().clone()),
             thread: Mutex::new(thread),
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(t) = &self.waker {
+            t.unpark();
         }
     }
 
     /// Queues a row; never waits.
     pub fn record(&self, row: NewRequest) {
+        // Counted before it is sent, so the writer never sees a row it has not counted.
+        let before = self.queued.fetch_add(1, Ordering::AcqRel);
         match self.tx.try_send(Msg::Row(Box::new(row))) {
-            Ok(()) => {}
+            Ok(()) => {
+                if before == 0 || before + 1 == self.batch {
+                    self.wake();
+                }
+            }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.queued.fetch_sub(1, Ordering::AcqRel);
                 if self
                     .metrics
                     .audit_dropped
@@ -76,6 +102,7 @@ impl Audit {
     pub fn flush(&self) {
         let (ack, done) = mpsc::channel();
         if self.tx.send(Msg::Flush(ack)).is_ok() {
+            self.wake();
             let _ = done.recv();
         }
     }
@@ -83,6 +110,7 @@ impl Audit {
     /// Writes what is queued and stops the writer; later rows are dropped. Blocks.
     pub fn close(&self) {
         let _ = self.tx.send(Msg::Close);
+        self.wake();
         let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(h) = handle {
             let _ = h.join();
@@ -90,8 +118,18 @@ impl Audit {
     }
 }
 
+impl Drop for Audit {
+    /// Without this the writer, parked with nothing to do, would never see the channel
+    /// close: ask it to write what is left and stop (it is not waited for).
+    fn drop(&mut self) {
+        let _ = self.tx.try_send(Msg::Close);
+        self.wake();
+    }
+}
+
 fn writer(
     rx: mpsc::Receiver<Msg>,
+    queued: Arc<AtomicUsize>,
     catalog: Catalog,
     metrics: Arc<Metrics>,
     flush_every: Duration,
@@ -109,6 +147,7 @@ fn writer(
         match result {
             Ok(new) => {
                 metrics.downloads.fetch_add(new as u64, Ordering::Relaxed);
+                queued.fetch_sub(rows.len(), Ordering::AcqRel);
                 rows.clear();
             }
             Err(e) => {
@@ -116,41 +155,48 @@ fn writer(
                 if rows.len() > MAX_PENDING {
                     let n = rows.len() - MAX_PENDING;
                     rows.drain(..n);
+                    queued.fetch_sub(n, Ordering::AcqRel);
                     metrics.audit_dropped.fetch_add(n as u64, Ordering::Relaxed);
                 }
             }
         }
     };
+    let mut acks = Vec::new();
     loop {
-        let msg = match deadline {
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
-        };
-        match msg {
-            Ok(Msg::Row(r)) => {
-                rows.push(*r);
-                if rows.len() >= batch {
-                    write(&mut rows);
+        // Take everything queued; the writer is woken (unparked) rather than waiting
+        // on the channel, so queuing a row costs no wake-up in the common case.
+        let mut closing = false;
+        loop {
+            match rx.try_recv() {
+                Ok(Msg::Row(r)) => {
+                    rows.push(*r);
+                    deadline = deadline.or_else(|| Some(Instant::now() + flush_every));
+                    if rows.len() >= batch {
+                        write(&mut rows);
+                    }
                 }
-                deadline = if rows.is_empty() {
-                    None
-                } else {
-                    deadline.or_else(|| Some(Instant::now() + flush_every))
-                };
+                Ok(Msg::Flush(ack)) => acks.push(ack),
+                Ok(Msg::Close) | Err(TryRecvError::Disconnected) => {
+                    closing = true;
+                    break;
+                }
+                Err(TryRecvError::Empty) => break,
             }
-            Ok(Msg::Flush(ack)) => {
-                write(&mut rows);
-                deadline = (!rows.is_empty()).then(|| Instant::now() + flush_every);
+        }
+        let due = deadline.is_some_and(|d| Instant::now() >= d);
+        if closing || due || !acks.is_empty() || rows.len() >= batch {
+            write(&mut rows);
+            deadline = (!rows.is_empty()).then(|| Instant::now() + flush_every);
+            for ack in acks.drain(..) {
                 let _ = ack.send(());
             }
-            Err(RecvTimeoutError::Timeout) => {
-                write(&mut rows);
-                deadline = (!rows.is_empty()).then(|| Instant::now() + flush_every);
-            }
-            Ok(Msg::Close) | Err(RecvTimeoutError::Disconnected) => {
-                write(&mut rows);
-                return;
-            }
+        }
+        if closing {
+            return;
+        }
+        match deadline {
+            None => std::thread::park(),
+            Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),
         }
     }
 }

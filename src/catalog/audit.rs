@@ -42,9 +42,9 @@ pub fn insert_batch(conn: &Connection, batch: &[NewRequest]) -> rusqlite::Result
     let mut upsert = conn.prepare_cached(
         "INSERT INTO downloads(link, client, outcome, file_id, app_id, tag, item, link_expires_at,
                                anti_fraud, first_at, last_at, requests, bytes, status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, 1, ?11, ?12)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT(link, client, outcome) DO UPDATE SET
-             requests = requests + 1,
+             requests = requests + excluded.requests,
              bytes = bytes + excluded.bytes,
              first_at = min(first_at, excluded.first_at),
              last_at = max(last_at, excluded.last_at),
@@ -55,38 +55,61 @@ pub fn insert_batch(conn: &Connection, batch: &[NewRequest]) -> rusqlite::Result
         "INSERT INTO download_requests(download_id, at, method, status, range, bytes, completed, ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
-    let mut new = 0;
+    // The requests of one download (a client fetching a link, in many Range requests,
+    // or a benchmark hammering one link) are folded into one upsert per batch: the
+    // per-request rows still go in one by one.
+    let mut groups: Vec<(&NewRequest, Vec<&NewRequest>)> = Vec::new();
+    let mut index: std::collections::HashMap<(&[u8], &str, &str), usize> = Default::default();
     for r in batch {
+        let key = (r.link.as_slice(), r.client.as_str(), r.outcome.as_str());
+        match index.get(&key) {
+            Some(&i) => groups[i].1.push(r),
+            None => {
+                index.insert(key, groups.len());
+                groups.push((r, vec![r]));
+            }
+        }
+    }
+    let mut new = 0;
+    for (first, rows) in groups {
+        let last = rows[rows.len() - 1];
+        let first_at = rows.iter().map(|r| r.at).min().unwrap_or(first.at);
+        let last_at = rows.iter().map(|r| r.at).max().unwrap_or(first.at);
+        let bytes: u64 = rows.iter().map(|r| r.bytes).sum();
         let (id, requests): (i64, i64) = upsert.query_row(
             params![
-                r.link,
-                r.client,
-                r.outcome,
-                r.file_id,
-                r.app_id,
-                r.tag,
-                r.item,
-                r.link_expires_at,
-                r.anti_fraud,
-                r.at,
-                r.bytes as i64,
-                r.status
+                first.link,
+                first.client,
+                first.outcome,
+                first.file_id,
+                first.app_id,
+                first.tag,
+                first.item,
+                first.link_expires_at,
+                first.anti_fraud,
+                first_at,
+                last_at,
+                rows.len() as i64,
+                bytes as i64,
+                last.status
             ],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
-        if requests == 1 && r.outcome.is_empty() {
+        if requests == rows.len() as i64 && first.outcome.is_empty() {
             new += 1;
         }
-        request.execute(params![
-            id,
-            r.at,
-            r.method,
-            r.status,
-            r.range,
-            r.bytes as i64,
-            r.completed,
-            r.ms as i64
-        ])?;
+        for r in rows {
+            request.execute(params![
+                id,
+                r.at,
+                r.method,
+                r.status,
+                r.range,
+                r.bytes as i64,
+                r.completed,
+                r.ms as i64
+            ])?;
+        }
     }
     Ok(new)
 }
@@ -303,6 +326,18 @@ mod tests {
         assert_eq!(
             insert_batch(&c, &[req(b"L1", "192.0.2.1", "", 60, 1)]).unwrap(),
             0
+        );
+        let per_request: Vec<(i64, i64)> = c
+            .prepare("SELECT at, bytes FROM download_requests ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            per_request,
+            [(10, 100), (20, 50), (30, 7), (40, 0), (50, 0), (60, 1)],
+            "one row per request, folded downloads or not"
         );
         let all = Query {
             limit: 100,
