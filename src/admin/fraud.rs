@@ -159,15 +159,19 @@ async fn import_inner(
     if !lists::valid_source(&source) {
         return Err(ApiError::invalid("invalid_source", "source"));
     }
-    let mut part = part.ok_or_else(|| ApiError::invalid("missing_file", multipart::FILE_FIELD))?;
+    let mut field = part
+        .ok_or_else(|| ApiError::invalid("missing_file", multipart::FILE_FIELD))?
+        .field;
     let mut buf = Vec::new();
-    while let Some(chunk) = part.field.next().await {
+    while let Some(chunk) = field.next().await {
         let chunk = chunk.map_err(|_| ApiError::bad_request("invalid_multipart"))?;
         if buf.len() + chunk.len() > MAX_LIST_BYTES {
             return Err(ApiError::new(ErrorKind::PayloadTooLarge, "body_too_large"));
         }
         buf.extend_from_slice(&chunk);
     }
+    // The form reads on only once the field is gone.
+    drop(field);
     form.finish().await?;
     let text = String::from_utf8(buf).map_err(|_| ApiError::bad_request("body_not_utf8"))?;
     let now = state.clock.now_ms();
