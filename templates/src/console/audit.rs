@@ -92,7 +92,10 @@ pub fn audit(chrome: &Chrome, v: &AuditView) -> Markup {
                                     @if d.anti_fraud { " " span.badge { "anti-fraud" } }
                                 }
                                 td { (d.requests) } td { (human_bytes(d.bytes)) }
-                                td { @if d.app_id.is_empty() { span.muted { "console" } } @else { code { (d.app_id) } } }
+                                td {
+                                    @if !d.app_id.is_empty() { code { (d.app_id) } }
+                                    @else if !d.file_id.is_empty() { span.muted { "console" } }
+                                }
                                 td { (d.tag) }
                             }
                         }
