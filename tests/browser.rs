@@ -39,7 +39,8 @@ fn console_works_in_headless_chromium() {
         .write_all(format!("{password}\n").as_bytes())
         .unwrap();
     assert!(set.wait().unwrap().success());
-    let server = Server::start_in(&data, &[]);
+    // Audit rows in 10 ms batches, so the refusal shows on the audit page at once.
+    let server = Server::start_in(&data, &[("FILEGATE_AUDIT__FLUSH_MS", "10")]);
 
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../browser-screenshots");
     let out = Command::new("node")

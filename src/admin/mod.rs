@@ -5,6 +5,10 @@
 // Helpers return the refusal page itself as the error; the console is no hot path.
 #![allow(clippy::result_large_err)]
 
+mod audit;
+mod files;
+mod fraud;
+mod ops;
 pub mod password;
 pub mod session;
 
@@ -18,6 +22,7 @@ use maud::Markup;
 
 use crate::auth::{apps as auth_apps, Scope, Scopes};
 use crate::catalog::apps;
+use crate::error::ApiError;
 use crate::fraud::client;
 use crate::state::AppState;
 use session::{same, Session, COOKIE, LOGIN_COOKIE};
@@ -31,7 +36,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/apps", web::get().to(apps_page))
         .route("/admin/apps", web::post().to(apps_create))
         .route("/admin/apps/{id}/{action}", web::post().to(apps_toggle))
-        .route("/admin/downloads", web::get().to(downloads_page));
+        .configure(files::configure)
+        .configure(ops::configure)
+        .configure(fraud::configure)
+        .configure(audit::configure);
 }
 
 /// Security headers for every console page.
@@ -123,6 +131,76 @@ fn field<'a>(f: &'a [(String, String)], k: &str) -> &'a str {
         .find(|(n, _)| n == k)
         .map(|(_, v)| v.as_str())
         .unwrap_or("")
+}
+
+fn chrome(s: &Session, current: &'static str) -> Chrome {
+    Chrome {
+        csrf: s.csrf.clone(),
+        current,
+    }
+}
+
+/// The session of a page view (a GET), or the redirect to the login page.
+fn viewer(state: &AppState, req: &HttpRequest) -> Result<Session, HttpResponse> {
+    session(state, req).map(|(_, s)| s)
+}
+
+/// A posted form: the live session, its fields, and the CSRF (and origin) check passed.
+fn posted(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(Session, Vec<(String, String)>), HttpResponse> {
+    let (_, s) = session(state, req)?;
+    let f = form(body);
+    check_post(req, &s.csrf, &f)?;
+    Ok((s, f))
+}
+
+/// The query string's pairs.
+fn query(req: &HttpRequest) -> Vec<(String, String)> {
+    form(req.query_string().as_bytes())
+}
+
+/// A refusal of the domain code, readable: "Invalid Input: expiry_in_past (expiry_time)".
+fn refusal(e: &ApiError) -> String {
+    let (_, _, message) = e.kind.parts();
+    format!("{message}: {e}")
+}
+
+fn failed(status: StatusCode, text: &str) -> HttpResponse {
+    html(status, views::message("Error", text))
+}
+
+fn catalog_failed() -> HttpResponse {
+    failed(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "The catalog could not be read; see the log.",
+    )
+}
+
+/// Fixed notices shown after a redirect (`?done=CODE`), so no text travels in URLs.
+fn notice(req: &HttpRequest) -> Option<String> {
+    let code = query(req).into_iter().find(|(k, _)| k == "done")?.1;
+    Some(
+        match code.as_str() {
+            "uploaded" => "File stored.",
+            "deleted" => "File deleted; its links stopped working.",
+            "revoked" => "Links revoked: every link issued until now answers 410 link_revoked.",
+            "pipeline_created" => "Pipeline created.",
+            "pipeline_deleted" => "Pipeline deleted.",
+            "job_created" => "Job created.",
+            "job_updated" => "Job updated.",
+            "rotated" => "New signing key created; new links are signed with it.",
+            "retired" => "Key retired: links signed with it stopped working.",
+            "imported" => "List imported.",
+            "added" => "Ranges added.",
+            "entry_removed" => "Range removed.",
+            "source_removed" => "Source removed.",
+            _ => return None,
+        }
+        .to_string(),
+    )
 }
 
 /// Every state-changing form carries the session's CSRF token, and a browser's
@@ -249,48 +327,43 @@ async fn logout(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
 }
 
 async fn dashboard(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let (_, s) = match session(&state, &req) {
-        Ok(x) => x,
+    let s = match viewer(&state, &req) {
+        Ok(s) => s,
         Err(r) => return r,
     };
     let now = state.clock.now_ms();
+    let midnight = now - now.rem_euclid(86_400_000);
     let dir = state.config.data_dir().to_path_buf();
     let view = state
         .catalog
         .call(move |c| {
-            let applications: i64 = c.query_row("SELECT count(*) FROM apps", [], |r| r.get(0))?;
-            let active_tokens: i64 =
-                c.query_row("SELECT count(*) FROM tokens WHERE expires_at > ?1", [now], |r| {
-                    r.get(0)
-                })?;
+            let applications = apps::list(c)?.len() as u64;
+            let active_tokens = crate::catalog::tokens::count_active(c, now)?;
+            let (files, stored_bytes) = crate::catalog::files::totals(c)?;
+            let (served_today, refusals_today) = crate::catalog::audit::summary_since(c, midnight)?;
             let catalog_bytes = ["catalog.sqlite3", "catalog.sqlite3-wal"]
                 .iter()
                 .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
                 .map(|m| m.len())
                 .sum();
+            let disk_free_bytes = rustix::fs::statvfs(&dir)
+                .ok()
+                .map(|v| v.f_bavail.saturating_mul(v.f_frsize));
             Ok(views::DashboardView {
-                applications: applications as u64,
-                active_tokens: active_tokens as u64,
+                applications,
+                active_tokens,
+                files,
+                stored_bytes,
+                served_today,
+                refusals_today,
                 catalog_bytes,
-                disk_free_bytes: None,
+                disk_free_bytes,
             })
         })
         .await;
     match view {
-        Ok(v) => html(
-            StatusCode::OK,
-            views::dashboard(
-                &Chrome {
-                    csrf: s.csrf,
-                    current: "dashboard",
-                },
-                &v,
-            ),
-        ),
-        Err(_) => html(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            views::message("Error", "The catalog could not be read; see the log."),
-        ),
+        Ok(v) => html(StatusCode::OK, views::dashboard(&chrome(&s, "dashboard"), &v)),
+        Err(_) => catalog_failed(),
     }
 }
 
@@ -439,73 +512,6 @@ async fn apps_toggle(
         );
     }
     see_other("/admin/apps")
-}
-
-/// The audit trail's latest 200 entries (or refusals only) and the anti-fraud lists.
-async fn downloads_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let (_, s) = match session(&state, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let refused_only = req.query_string() == "refused=1";
-    let q = crate::catalog::audit::Query {
-        refused: refused_only.then_some(true),
-        limit: 200,
-        ..Default::default()
-    };
-    let read = state
-        .catalog
-        .call(move |c| {
-            Ok((
-                crate::catalog::audit::list(c, &q)?,
-                crate::catalog::fraud::sources(c)?,
-            ))
-        })
-        .await;
-    let Ok(((rows, total), sources)) = read else {
-        return html(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            views::message("Error", "The catalog could not be read; see the log."),
-        );
-    };
-    let v = views::DownloadsView {
-        downloads: rows
-            .into_iter()
-            .map(|d| views::DownloadItem {
-                id: d.id,
-                last: format_ms(d.last_at),
-                file_id: d.file_id.unwrap_or_default(),
-                client: d.client,
-                reason: (!d.outcome.is_empty()).then_some(d.outcome),
-                status: d.status,
-                requests: d.requests,
-                bytes: u64::try_from(d.bytes).unwrap_or(0),
-                app_id: d.app_id.unwrap_or_default(),
-                tag: d.tag.unwrap_or_default(),
-            })
-            .collect(),
-        total,
-        refused_only,
-        lists: sources
-            .into_iter()
-            .map(|r| views::ListItem {
-                list: r.list,
-                source: r.source,
-                entries: r.entries,
-                imported: format_ms(r.imported_at),
-            })
-            .collect(),
-    };
-    html(
-        StatusCode::OK,
-        views::downloads(
-            &Chrome {
-                csrf: s.csrf,
-                current: "downloads",
-            },
-            &v,
-        ),
-    )
 }
 
 /// `YYYY-MM-DD HH:MM` UTC from Unix milliseconds (no time-zone database needed).

@@ -16,7 +16,8 @@ use crate::error::ApiError;
 use crate::ids;
 use crate::state::AppState;
 
-const FILTERS: &[&str] = &[
+/// The filters of `GET /v1/downloads/`.
+pub const FILTERS: &[&str] = &[
     "file_id",
     "client_id",
     "application",

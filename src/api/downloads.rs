@@ -21,7 +21,8 @@ use crate::ids;
 use crate::links::{Disposition, LinkClaims};
 use crate::state::AppState;
 
-const PARAMS: &[&str] = &[
+/// The parameters of a download request (besides §1's `format`, `human`, …).
+pub const PARAMS: &[&str] = &[
     "file_id",
     "object_key",
     "pipeline_id",
@@ -225,7 +226,36 @@ pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<H
         who.require(Scope::Autograph)?;
     }
 
-    let file = select(&state, d.selector.clone()).await?;
+    let base = base_url(&req, &state.config);
+    let download = issue(&state, &d, Some(who.app_id.clone()), &base).await?;
+    if d.redirect {
+        if let Some(url) = download["url"].as_str() {
+            return Ok(HttpResponse::build(StatusCode::FOUND)
+                .insert_header((header::LOCATION, url))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish());
+        }
+    }
+    let mut res = rendering.ok(json!({ "download": download }));
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
+
+/// Signs the link (or an archive's links) that `d` asks for, for application `app_id`
+/// (`None`: the admin console), and answers the `download` object of SPEC §5. The API
+/// endpoint and the console's link maker both issue links through here only, so the
+/// console cannot hand out anything the API would refuse.
+pub async fn issue(
+    state: &AppState,
+    d: &DownloadRequest,
+    app_id: Option<String>,
+    base: &str,
+) -> Result<Value, ApiError> {
+    let now_ms = state.clock.now_ms();
+    let file = select(state, d.selector.clone()).await?;
     if d.autograph_tag.is_some() && !file.autograph {
         return Err(ApiError::invalid("autograph_not_enabled", "autograph_tag"));
     }
@@ -237,7 +267,7 @@ pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<H
         return Err(ApiError::invalid("not_an_archive", "item"));
     }
     let entry = match &d.item {
-        Some(item) => Some(entry_named(&state, &file.id, item).await?),
+        Some(item) => Some(entry_named(state, &file.id, item).await?),
         None => None,
     };
 
@@ -252,10 +282,9 @@ pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<H
         autograph_tag: d.autograph_tag.clone(),
         anti_fraud: d.anti_fraud,
         max_parallel_downloads: d.max_parallel_downloads,
-        app_id: Some(who.app_id.clone()),
+        app_id: app_id.clone(),
         ..LinkClaims::new(file.id.clone(), now_ms, d.expiry_time)
     };
-    let base = base_url(&req, &state.config);
     let sign = |claims: &LinkClaims, name: &str| -> Result<String, ApiError> {
         let path = state
             .keys
@@ -293,22 +322,9 @@ pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<H
         Link::Items(items) => items.len() as u64,
     };
     state.metrics.links_issued.fetch_add(issued, Ordering::Relaxed);
-    tracing::info!(file_id = %file.id, app_id = %who.app_id, expires = d.expiry_time, links = issued, "link issued");
+    tracing::info!(file_id = %file.id, app_id = app_id.as_deref().unwrap_or("console"), expires = d.expiry_time, links = issued, "link issued");
 
-    if d.redirect {
-        if let Link::Url(url) = &link {
-            return Ok(HttpResponse::build(StatusCode::FOUND)
-                .insert_header((header::LOCATION, url.as_str()))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish());
-        }
-    }
-    let mut res = rendering.ok(json!({ "download": answer(&file, &what, &d, link, &base) }));
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    Ok(res)
+    Ok(answer(&file, &what, d, link, base))
 }
 
 /// The archive entry that `item=` names (its display name): 404 `item_not_found` if none.

@@ -109,6 +109,7 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         kind,
         pipeline_id: id_filter("pipeline.id")?,
         job_id: id_filter("job.id")?,
+        search: None,
         sort,
         ascending: paging.direction > 0,
         start: paging.start,

@@ -63,7 +63,7 @@ fn options(p: &Params, now_ms: i64) -> Result<Options, ApiError> {
 }
 
 /// Digests the request carries for its data (`Content-MD5`, `X-Checksum-SHA256`).
-fn request_digests(req: &HttpRequest) -> Result<Expected, ApiError> {
+pub fn request_digests(req: &HttpRequest) -> Result<Expected, ApiError> {
     let h = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
     Expected::parse(h("content-md5"), h("x-checksum-sha256"))
         .map_err(|which| ApiError::invalid("invalid_digest", which))
@@ -211,13 +211,61 @@ async fn one_shot(
     rendering: Rendering,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    let max = state.config.storage.max_upload_size;
-    multipart::check_length(req, max)?;
+    multipart::check_length(req, state.config.storage.max_upload_size)?;
     let request_expected = request_digests(req)?;
-    let (mut fields, part) = form.until_file().await?;
+    let (fields, part) = form.until_file().await?;
     let part = part.ok_or_else(|| ApiError::invalid("missing_file", multipart::FILE_FIELD))?;
+    let (u, f) = store_form_file(
+        state,
+        form,
+        OneShot {
+            query: query.pairs().to_vec(),
+            fields,
+            part,
+            request_expected,
+            app_id: Some(principal.app_id.clone()),
+        },
+    )
+    .await?;
+    let entries = entries_of(state, &f).await?;
+    let base = base_url(req, &state.config);
+    Ok(rendering.respond(
+        StatusCode::CREATED,
+        json!({ "upload": upload_json(&u, None, &[], Some(&f), &entries, &base) }),
+    ))
+}
+
+/// A one-shot upload whose text fields have been read, up to its `file` part.
+pub struct OneShot {
+    /// Query parameters (the options may come there, or as fields).
+    pub query: Vec<(String, String)>,
+    /// Text fields that came before `file` (`object_key`, `Content-MD5`, …).
+    pub fields: Vec<(String, String)>,
+    pub part: multipart::FilePart,
+    /// Digests sent as request headers.
+    pub request_expected: Expected,
+    /// The uploading application; `None` for the admin console.
+    pub app_id: Option<String>,
+}
+
+/// Checks the options, streams the `file` part to disk and stores it (durably) as a new
+/// file. The API's one-shot upload and the console's upload form both store through
+/// here, so the console accepts exactly what the API accepts.
+pub async fn store_form_file(
+    state: &AppState,
+    form: &mut Form,
+    o: OneShot,
+) -> Result<(UploadRow, FileRow), ApiError> {
+    let max = state.config.storage.max_upload_size;
+    let OneShot {
+        query,
+        mut fields,
+        part,
+        request_expected,
+        app_id,
+    } = o;
     let in_fields = field_digests(&mut fields)?;
-    let mut pairs = query.pairs().to_vec();
+    let mut pairs = query;
     pairs.extend(fields);
     let all = Params::from_pairs(pairs, &[UPLOAD_PARAMS])?;
     let now = state.clock.now_ms();
@@ -247,7 +295,7 @@ async fn one_shot(
         name,
         pipeline_id: opts.pipeline_id.clone(),
         job_id: None,
-        app_id: Some(principal.app_id.clone()),
+        app_id,
         autograph: opts.autograph,
         expires_at: files::expiry(
             opts.expires_at,
@@ -269,12 +317,7 @@ async fn one_shot(
         .await?;
     tracing::info!(file = %f.id, size = f.size, "stored upload");
     state.metrics.upload_completed(f.size);
-    let entries = entries_of(state, &f).await?;
-    let base = base_url(req, &state.config);
-    Ok(rendering.respond(
-        StatusCode::CREATED,
-        json!({ "upload": upload_json(&u, None, &[], Some(&f), &entries, &base) }),
-    ))
+    Ok((u, f))
 }
 
 /// The display name: the part's file name, else the object key's last segment, else the id.

@@ -239,6 +239,26 @@ pub fn list(conn: &Connection, q: &Query) -> rusqlite::Result<(Vec<DownloadRow>,
     Ok((rows, total as u64))
 }
 
+/// Since `since_ms`: how many deliveries began (one per link × client), and the refused
+/// requests counted by reason, most frequent first (the console's dashboard).
+pub fn summary_since(conn: &Connection, since_ms: i64) -> rusqlite::Result<(u64, Vec<(String, u64)>)> {
+    let delivered: i64 = conn.query_row(
+        "SELECT count(*) FROM downloads WHERE outcome = '' AND first_at >= ?1",
+        [since_ms],
+        |r| r.get(0),
+    )?;
+    let mut st = conn.prepare(
+        "SELECT d.outcome, count(*) AS n FROM download_requests r JOIN downloads d ON d.id = r.download_id
+         WHERE d.outcome != '' AND r.at >= ?1 GROUP BY d.outcome ORDER BY n DESC, d.outcome",
+    )?;
+    let refusals = st
+        .query_map([since_ms], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((delivered.max(0) as u64, refusals))
+}
+
 /// A download and its requests, oldest first (at most `max_requests` of them).
 pub fn get(
     conn: &Connection,

@@ -178,6 +178,8 @@ pub struct ListQuery {
     pub kind: Option<String>,
     pub pipeline_id: Option<String>,
     pub job_id: Option<String>,
+    /// Case-insensitive substring of the name or the object key (the console's search).
+    pub search: Option<String>,
     pub sort: SortKey,
     /// true = ascending.
     pub ascending: bool,
@@ -231,6 +233,10 @@ pub fn list(conn: &Connection, q: &ListQuery) -> rusqlite::Result<(Vec<FileRow>,
     if q.job_id.is_some() {
         cond.push("job_id = :job");
     }
+    let search = q.search.as_deref().map(like_pattern);
+    if search.is_some() {
+        cond.push("(name LIKE :search ESCAPE '\\' OR object_key LIKE :search ESCAPE '\\')");
+    }
     let filter = cond.join(" AND ");
     let mut named: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":now", &q.now_ms)];
     if let Some(k) = &q.kind {
@@ -242,6 +248,9 @@ pub fn list(conn: &Connection, q: &ListQuery) -> rusqlite::Result<(Vec<FileRow>,
     if let Some(j) = &q.job_id {
         named.push((":job", j));
     }
+    if let Some(p) = &search {
+        named.push((":search", p));
+    }
     let window = super::Window {
         column: q.sort.column(),
         ascending: q.ascending,
@@ -249,6 +258,27 @@ pub fn list(conn: &Connection, q: &ListQuery) -> rusqlite::Result<(Vec<FileRow>,
         limit: q.limit,
     };
     super::page(conn, "files", COLS, &filter, &named, window, from_row)
+}
+
+/// `%text%` for `LIKE … ESCAPE '\'`, with the wildcards of `text` taken literally.
+fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// How many files the catalog holds and the bytes their (shared) blobs take on disk.
+pub fn totals(conn: &Connection) -> rusqlite::Result<(u64, u64)> {
+    let files: i64 = conn.query_row("SELECT count(*) FROM files", [], |r| r.get(0))?;
+    let bytes: i64 = conn.query_row("SELECT coalesce(sum(size), 0) FROM blobs", [], |r| r.get(0))?;
+    Ok((files.max(0) as u64, bytes.max(0) as u64))
 }
 
 /// How many files of `pipeline_id` are visible at `now_ms` (not expired).

@@ -97,6 +97,22 @@ pub fn sources(conn: &Connection) -> rusqlite::Result<Vec<SourceRow>> {
     rows.collect()
 }
 
+/// The entries (CIDR text) of one source, in the order they sort as text, at most `limit`.
+pub fn source_entries(
+    conn: &Connection,
+    list: &str,
+    source: &str,
+    limit: u64,
+) -> rusqlite::Result<Vec<String>> {
+    let mut st =
+        conn.prepare("SELECT cidr FROM fraud_ranges WHERE list = ?1 AND source = ?2 ORDER BY cidr LIMIT ?3")?;
+    let rows = st.query_map(
+        params![list, source, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |r| r.get(0),
+    )?;
+    rows.collect()
+}
+
 fn point(b: &[u8]) -> u128 {
     let mut a = [0u8; 16];
     a.copy_from_slice(&b[..16]);

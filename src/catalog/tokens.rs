@@ -47,3 +47,13 @@ pub fn lookup(conn: &Connection, hash: &[u8]) -> rusqlite::Result<Option<TokenRo
 pub fn sweep_expired(conn: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM tokens WHERE expires_at < ?1", [now_ms])
 }
+
+/// How many tokens are still valid at `now_ms`.
+pub fn count_active(conn: &Connection, now_ms: i64) -> rusqlite::Result<u64> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM tokens WHERE expires_at > ?1",
+        [now_ms],
+        |r| r.get(0),
+    )?;
+    Ok(n.max(0) as u64)
+}

@@ -160,6 +160,71 @@ pub fn import(
     Ok(Imported { entries: nets.len() })
 }
 
+/// Adds the entries of `text` (the import format) to the source `(list, source)`,
+/// keeping what it already holds (the console's "add ranges"); creates the source if
+/// needed. Entries it already has are not added twice.
+pub fn add(
+    conn: &mut Connection,
+    list: List,
+    source: &str,
+    text: &str,
+    now_ms: i64,
+) -> Result<Imported, ImportError> {
+    if !valid_source(source) {
+        return Err(ImportError::BadSource);
+    }
+    let new: Vec<IpNet> = ranges::parse_list(text).map_err(ImportError::Line)?;
+    let entries = catalog::write_tx(conn, |tx| {
+        let mut nets = held(tx, list, source)?;
+        for n in new {
+            if !nets.contains(&n) {
+                nets.push(n);
+            }
+        }
+        table::replace_source(tx, list.as_str(), source, &nets, now_ms)?;
+        Ok::<_, rusqlite::Error>(nets.len())
+    })?;
+    Ok(Imported { entries })
+}
+
+/// Removes one entry (an address or CIDR, compared after normalising) from the source
+/// `(list, source)`; a source left empty is removed. `None` when the source does not
+/// hold it (nothing changed), else the entries left.
+pub fn remove_entry(
+    conn: &mut Connection,
+    list: List,
+    source: &str,
+    entry: &str,
+    now_ms: i64,
+) -> Result<Option<usize>, ImportError> {
+    let net = ranges::parse_entry(entry.trim()).ok_or(ImportError::Line(LineError {
+        line: 1,
+        message: format!("{entry:?} is not an IP address or CIDR range"),
+    }))?;
+    Ok(catalog::write_tx(conn, |tx| {
+        let mut nets = held(tx, list, source)?;
+        let before = nets.len();
+        nets.retain(|n| *n != net);
+        if nets.len() == before {
+            return Ok::<_, rusqlite::Error>(None);
+        }
+        if nets.is_empty() {
+            table::remove(tx, list.as_str(), Some(source))?;
+        } else {
+            table::replace_source(tx, list.as_str(), source, &nets, now_ms)?;
+        }
+        Ok(Some(nets.len()))
+    })?)
+}
+
+/// Every entry of a source, parsed back.
+fn held(conn: &Connection, list: List, source: &str) -> rusqlite::Result<Vec<IpNet>> {
+    Ok(table::source_entries(conn, list.as_str(), source, u64::MAX)?
+        .iter()
+        .filter_map(|c| ranges::parse_entry(c))
+        .collect())
+}
+
 /// The lists a process matches against, kept in step with the catalog.
 pub struct LiveLists {
     catalog: Catalog,

@@ -1,4 +1,10 @@
-//! The admin console's pages.
+//! The admin console's pages: the chrome every page shares, login, dashboard and
+//! applications here; the other pages in the submodules, one per noun.
+
+pub mod audit;
+pub mod files;
+pub mod fraud;
+pub mod ops;
 
 use maud::{html, Markup, DOCTYPE};
 
@@ -11,10 +17,18 @@ pub struct Chrome {
     pub current: &'static str,
 }
 
-const NAV: &[(&str, &str)] = &[
-    ("dashboard", "/admin"),
-    ("applications", "/admin/apps"),
-    ("downloads", "/admin/downloads"),
+/// The console's sections: (key matched against `Chrome::current`, label, path).
+/// A new page is one more line here.
+const NAV: &[(&str, &str, &str)] = &[
+    ("dashboard", "Dashboard", "/admin"),
+    ("files", "Files", "/admin/files"),
+    ("links", "Link maker", "/admin/links"),
+    ("applications", "Applications", "/admin/apps"),
+    ("pipelines", "Pipelines", "/admin/pipelines"),
+    ("jobs", "Jobs", "/admin/jobs"),
+    ("keys", "Signing keys", "/admin/keys"),
+    ("fraud", "Anti-fraud", "/admin/fraud"),
+    ("audit", "Audit trail", "/admin/audit"),
 ];
 
 pub fn page(title: &str, chrome: &Chrome, body: Markup) -> Markup {
@@ -26,17 +40,19 @@ pub fn page(title: &str, chrome: &Chrome, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " — filegate" }
                 link rel="stylesheet" href="/static/console.css";
+                script src="/static/console.js" defer {}
             }
             body {
+                a.skip href="#main" { "Skip to content" }
                 header.top {
                     a.brand href="/admin" { "filegate" }
                     @if !chrome.csrf.is_empty() {
                         nav aria-label="Console" {
-                            @for (name, href) in NAV {
+                            @for (name, label, href) in NAV {
                                 @if *name == chrome.current {
-                                    a href=(href) aria-current="page" { (capitalize(name)) }
+                                    a href=(href) aria-current="page" { (label) }
                                 } @else {
-                                    a href=(href) { (capitalize(name)) }
+                                    a href=(href) { (label) }
                                 }
                             }
                         }
@@ -46,17 +62,54 @@ pub fn page(title: &str, chrome: &Chrome, body: Markup) -> Markup {
                         }
                     }
                 }
-                main { (body) }
+                main #main tabindex="-1" { (body) }
             }
         }
     }
 }
 
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
+/// A success notice and/or a refusal, announced to screen readers.
+pub fn flash(notice: Option<&str>, error: Option<&str>) -> Markup {
+    html! {
+        @if let Some(n) = notice { p.ok.flash #notice role="status" { (n) } }
+        @if let Some(e) = error { p.error.flash #error role="alert" { (e) } }
+    }
+}
+
+/// Where a paged table stands, and the links to its neighbours (built by the handler,
+/// which knows the filters).
+#[derive(Debug, Clone, Default)]
+pub struct Pager {
+    pub first: u64,
+    pub last: u64,
+    pub total: u64,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+pub fn pager(p: &Pager) -> Markup {
+    html! {
+        nav.pager aria-label="Pages" {
+            @if p.total == 0 { span { "Nothing found." } }
+            @else { span { (p.first) "–" (p.last) " of " (p.total) } }
+            @if let Some(h) = &p.prev { " " a rel="prev" href=(h) { "← Previous" } }
+            @if let Some(h) = &p.next { " " a rel="next" href=(h) { "Next →" } }
+        }
+    }
+}
+
+/// A read-only text field holding `value` (a URL, a secret) with a copy button that the
+/// script shows; without JavaScript the field can still be selected and copied.
+pub fn copyable(id: &str, label: &str, value: &str) -> Markup {
+    html! {
+        div.copy {
+            label for=(id) { (label) }
+            div.copy-row {
+                input type="text" id=(id) value=(value) readonly spellcheck="false";
+                button.secondary type="button" data-copy=(id) hidden { "Copy" }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -94,6 +147,12 @@ pub fn login(v: &LoginView) -> Markup {
 pub struct DashboardView {
     pub applications: u64,
     pub active_tokens: u64,
+    pub files: u64,
+    pub stored_bytes: u64,
+    /// Deliveries begun since midnight UTC (one per link × client).
+    pub served_today: u64,
+    /// Refused requests since midnight UTC, by reason, most frequent first.
+    pub refusals_today: Vec<(String, u64)>,
     pub catalog_bytes: u64,
     pub disk_free_bytes: Option<u64>,
 }
@@ -105,11 +164,30 @@ pub fn dashboard(chrome: &Chrome, v: &DashboardView) -> Markup {
         html! {
             h1 { "Dashboard" }
             div.stats #stats {
+                div.card.stat { b #stat-files { (v.files) } "files" }
+                div.card.stat { b #stat-stored { (human_bytes(v.stored_bytes)) } "stored" }
+                div.card.stat { b #stat-served { (v.served_today) } "downloads today" }
+                div.card.stat { b #stat-refused { (v.refusals_today.iter().map(|r| r.1).sum::<u64>()) } "refusals today" }
                 div.card.stat { b #stat-apps { (v.applications) } "applications" }
                 div.card.stat { b #stat-tokens { (v.active_tokens) } "active tokens" }
                 div.card.stat { b #stat-catalog { (human_bytes(v.catalog_bytes)) } "catalog" }
                 @if let Some(free) = v.disk_free_bytes {
                     div.card.stat { b #stat-disk-free { (human_bytes(free)) } "disk free" }
+                }
+            }
+            h2 { "Refusals today by reason" }
+            @if v.refusals_today.is_empty() {
+                p.muted #refusals-none { "None since midnight (UTC)." }
+            } @else {
+                div.table-wrap {
+                    table #refusals {
+                        thead { tr { th scope="col" { "Reason" } th scope="col" { "Requests" } } }
+                        tbody {
+                            @for (reason, n) in &v.refusals_today {
+                                tr { td { a href={ "/admin/audit?reason=" (reason) } { code { (reason) } } } td { (n) } }
+                            }
+                        }
+                    }
                 }
             }
         },
@@ -150,12 +228,13 @@ pub fn apps(chrome: &Chrome, v: &AppsView) -> Markup {
                     p.ok { "Application created. Copy the secret now: it is not shown again." }
                     p { "client_id" code #created-id { (c.id) } }
                     p { "client_secret" code.secret #created-secret { (c.secret) } }
+                    p { button.secondary type="button" data-copy="created-secret" hidden { "Copy the secret" } }
                 }
             }
             @if let Some(e) = &v.error { p.error role="alert" { (e) } }
             div.table-wrap {
                 table #apps {
-                    thead { tr { th { "Name" } th { "client_id" } th { "Scopes" } th { "State" } th { "Created" } th { "" } } }
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "client_id" } th scope="col" { "Scopes" } th scope="col" { "State" } th scope="col" { "Created" } th scope="col" { "Action" } } }
                     tbody {
                         @for a in &v.apps {
                             tr data-id=(a.id) {
@@ -165,8 +244,8 @@ pub fn apps(chrome: &Chrome, v: &AppsView) -> Markup {
                                 td {
                                     form method="post" action={ "/admin/apps/" (a.id) (if a.enabled { "/disable" } else { "/enable" }) } {
                                         input type="hidden" name="csrf" value=(chrome.csrf);
-                                        @if a.enabled { button.danger type="submit" { "Disable" } }
-                                        @else { button type="submit" { "Enable" } }
+                                        @if a.enabled { button.danger type="submit" aria-label={ "Disable " (a.name) } { "Disable" } }
+                                        @else { button type="submit" aria-label={ "Enable " (a.name) } { "Enable" } }
                                     }
                                 }
                             }
@@ -187,88 +266,6 @@ pub fn apps(chrome: &Chrome, v: &AppsView) -> Markup {
                 }
                 p { button #create-app-submit type="submit" { "Create" } }
             }
-        },
-    )
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct DownloadItem {
-    pub id: i64,
-    pub last: String,
-    pub file_id: String,
-    pub client: String,
-    /// `None` for a delivery, else the refusal's reason.
-    pub reason: Option<String>,
-    pub status: u16,
-    pub requests: i64,
-    pub bytes: u64,
-    pub app_id: String,
-    pub tag: String,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ListItem {
-    pub list: String,
-    pub source: String,
-    pub entries: i64,
-    pub imported: String,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct DownloadsView {
-    pub downloads: Vec<DownloadItem>,
-    pub total: u64,
-    /// Showing refusals only.
-    pub refused_only: bool,
-    pub lists: Vec<ListItem>,
-}
-
-/// The audit trail's latest entries and the anti-fraud lists (read-only).
-pub fn downloads(chrome: &Chrome, v: &DownloadsView) -> Markup {
-    page(
-        "Downloads",
-        chrome,
-        html! {
-            h1 { "Downloads" }
-            p {
-                @if v.refused_only {
-                    "Refusals only. " a #show-all href="/admin/downloads" { "Show everything" }
-                } @else {
-                    a #show-refused href="/admin/downloads?refused=1" { "Show refusals only" }
-                }
-                " — " (v.downloads.len()) " of " (v.total) ", most recent first."
-            }
-            div.table-wrap {
-                table #downloads {
-                    thead { tr { th { "Last" } th { "File" } th { "Client" } th { "Outcome" } th { "Requests" } th { "Sent" } th { "Application" } th { "Tag" } } }
-                    tbody {
-                        @for d in &v.downloads {
-                            tr data-id=(d.id) {
-                                td { (d.last) } td { code { (d.file_id) } } td { code { (d.client) } }
-                                td {
-                                    @if let Some(r) = &d.reason { span.error { (d.status) " " (r) } }
-                                    @else { span.ok { (d.status) } }
-                                }
-                                td { (d.requests) } td { (human_bytes(d.bytes)) }
-                                td { code { (d.app_id) } } td { (d.tag) }
-                            }
-                        }
-                    }
-                }
-            }
-            h2 { "Anti-fraud lists" }
-            div.table-wrap {
-                table #fraud-lists {
-                    thead { tr { th { "List" } th { "Source" } th { "Entries" } th { "Imported" } } }
-                    tbody {
-                        @for l in &v.lists {
-                            tr { td { (l.list) } td { (l.source) } td { (l.entries) } td { (l.imported) } }
-                        }
-                    }
-                }
-            }
-            p { "Import with " code { "filegate fraud import --list blocklist|anonymizers [--source NAME] FILE" }
-                " or " code { "PUT /v1/fraud/lists/NAME/" } "." }
         },
     )
 }

@@ -254,6 +254,21 @@ pub fn multipart_file(name: &str, data: &[u8]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+/// A multipart/form-data body with text `fields` first, then a `file` part named `name`
+/// (what a browser's upload form sends).
+pub fn multipart_form(fields: &[(&str, &str)], name: &str, data: &[u8]) -> (String, Vec<u8>) {
+    let (ct, file) = multipart_file(name, data);
+    let boundary = ct.split("boundary=").nth(1).unwrap().to_string();
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(&file);
+    (ct, body)
+}
+
 impl TestEnv {
     /// Uploads `data` as `name` through the API (one-shot form); returns the file object.
     pub async fn upload(&self, token: &str, query: &str, name: &str, data: &[u8]) -> serde_json::Value {
