@@ -1001,12 +1001,22 @@ async fn deleting_a_pipeline_with_files_needs_force_and_keeps_shared_bytes() {
     let (s, _) = get(&env, &tok, &format!("/v1/files/{}", id(&a))).await;
     assert_eq!(s, StatusCode::OK, "nothing deleted by the refusal");
 
+    // Asking for a link reads (and caches) the file's row: the job is not done yet.
+    let link = format!("/v1/files/downloads?file_id={}", id(&b));
+    let (s, v) = get(&env, &tok, &link).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
     let (s, _) = delete(&env, &tok, &format!("/v1/pipelines/{p}/?force=true")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     for f in [&a, &b] {
         let (s, _) = get(&env, &tok, &format!("/v1/files/{}", id(f))).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
     }
+    let (s, v) = get(&env, &tok, &link).await;
+    assert_eq!(
+        (s, reason(&v)),
+        (StatusCode::NOT_FOUND, "file_not_found"),
+        "no cached row outlives a forced delete"
+    );
     let (s, _) = get(&env, &tok, &format!("/v1/files/{}", id(&outside))).await;
     assert_eq!(s, StatusCode::OK);
     assert!(

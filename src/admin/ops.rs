@@ -152,6 +152,9 @@ async fn pipeline_delete(
         .await
     {
         Ok(d) => {
+            if d.files > 0 {
+                state.cache.invalidate_files();
+            }
             tracing::info!(pipeline = %id, files = d.files, jobs = d.jobs, force, "pipeline deleted in the console");
             see_other("/admin/pipelines?done=pipeline_deleted")
         }

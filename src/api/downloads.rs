@@ -175,19 +175,34 @@ pub fn parse_ip(v: &str) -> Result<IpAddr, ApiError> {
 
 async fn select(state: &AppState, selector: Selector) -> Result<FileRow, ApiError> {
     let now = state.clock.now_ms();
-    let row = state
-        .catalog
-        .call(move |c| {
-            Ok(match &selector {
-                Selector::Id(id) if ids::is_id(id) => catalog_files::get(c, id)?,
-                Selector::Id(_) => None,
-                Selector::Key {
-                    pipeline_id,
-                    object_key,
-                } => catalog_files::by_key(c, pipeline_id.as_deref(), object_key)?,
-            })
-        })
-        .await?;
+    // The delivery cache's row (at most `cache::TTL_MS` old, dropped at once when this
+    // process deletes or revokes the file) spares the catalog a read per link issued.
+    let cached = match &selector {
+        Selector::Id(id) => state.cache.file(id, now),
+        Selector::Key { .. } => None,
+    };
+    let row = match cached {
+        Some(row) => Some(FileRow::clone(&row)),
+        None => {
+            let row = state
+                .catalog
+                .call(move |c| {
+                    Ok(match &selector {
+                        Selector::Id(id) if ids::is_id(id) => catalog_files::get(c, id)?,
+                        Selector::Id(_) => None,
+                        Selector::Key {
+                            pipeline_id,
+                            object_key,
+                        } => catalog_files::by_key(c, pipeline_id.as_deref(), object_key)?,
+                    })
+                })
+                .await?;
+            if let Some(f) = &row {
+                state.cache.put_file(std::sync::Arc::new(f.clone()), now);
+            }
+            row
+        }
+    };
     let file = match row {
         Some(f) if !f.is_expired(now) => f,
         _ => return Err(ApiError::not_found("file")),

@@ -156,6 +156,9 @@ pub async fn delete(
         .catalog
         .call(move |c| pipelines::delete(c, &store, &pid, force, now))
         .await?;
+    if deleted.files > 0 {
+        state.cache.invalidate_files();
+    }
     tracing::info!(pipeline = %id, files = deleted.files, jobs = deleted.jobs, force, "deleted pipeline");
     Ok(HttpResponse::build(StatusCode::NO_CONTENT).finish())
 }

@@ -60,6 +60,11 @@ impl Cache {
     pub fn invalidate_file(&self, id: &str) {
         self.files.write().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
+    /// Forget every file (a pipeline deleted with its files).
+    pub fn invalidate_files(&self) {
+        self.files.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.entries.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
     pub fn app_enabled(&self, id: &str, now_ms: i64) -> Option<bool> {
         fresh(&self.apps, id, now_ms)
     }
