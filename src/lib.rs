@@ -6,6 +6,7 @@ pub mod api;
 pub mod archive;
 pub mod audit;
 pub mod auth;
+pub mod autograph;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

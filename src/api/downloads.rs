@@ -14,7 +14,9 @@ use crate::archive::Entry;
 use crate::auth::signed::accepted_params;
 use crate::auth::{authenticate, Scope};
 use crate::catalog::archives as catalog_archives;
+use crate::catalog::autograph as catalog_autograph;
 use crate::catalog::files::{self as catalog_files, FileRow};
+use crate::delivery::policy::link_key;
 use crate::error::ApiError;
 use crate::fraud::client::canonical;
 use crate::ids;
@@ -229,9 +231,14 @@ pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<H
     if d.autograph_tag.is_some() && !file.autograph {
         return Err(ApiError::invalid("autograph_not_enabled", "autograph_tag"));
     }
-    let is_archive = file.kind == "archive";
+    // A tagged link to an archive serves the whole archive, marked (its entries cannot
+    // carry a mark of their own): one `url`, not `items`.
+    let is_archive = file.kind == "archive" && d.autograph_tag.is_none();
     if is_archive && d.redirect && d.item.is_none() {
         return Err(ApiError::invalid("redirect_archive", "redirect"));
+    }
+    if d.item.is_some() && d.autograph_tag.is_some() {
+        return Err(ApiError::invalid("autograph_item_not_supported", "item"));
     }
     if d.item.is_some() && !is_archive {
         return Err(ApiError::invalid("not_an_archive", "item"));
@@ -288,6 +295,9 @@ pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<H
         }
         None => (Described::of_file(&file), Link::Url(sign(&claims, &file.name)?)),
     };
+    if let (Some(tag), Link::Url(url)) = (&d.autograph_tag, &link) {
+        record_tagged_link(&state, url, &base, &claims, tag).await?;
+    }
     let issued = match &link {
         Link::Url(_) => 1,
         Link::Items(items) => items.len() as u64,
@@ -309,6 +319,35 @@ pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<H
         header::HeaderValue::from_static("no-store"),
     );
     Ok(res)
+}
+
+/// A tagged link is written down before it is handed out (durably, like any catalog
+/// write): whatever becomes of the audit trail, a backtrace of one of its copies names
+/// the file, the tag, the application and when the link was issued.
+async fn record_tagged_link(
+    state: &AppState,
+    url: &str,
+    base: &str,
+    claims: &LinkClaims,
+    tag: &str,
+) -> Result<(), ApiError> {
+    let row = catalog_autograph::LinkRow {
+        mark_id: link_key(url.strip_prefix(base).unwrap_or(url)),
+        file_id: claims.file_id.clone(),
+        tag: tag.to_string(),
+        app_id: claims.app_id.clone(),
+        issued_at: claims.issued_at_ms,
+        expires_at: claims.expires_at,
+    };
+    state
+        .catalog
+        .call(move |c| Ok(catalog_autograph::insert_link(c, &row)?))
+        .await?;
+    state
+        .metrics
+        .autograph_links_issued
+        .fetch_add(1, Ordering::Relaxed);
+    Ok(())
 }
 
 /// The archive entry that `item=` names (its display name): 404 `item_not_found` if none.
