@@ -99,7 +99,16 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(api::files::revoke)),
         )
         .configure(api_v1_pipelines_jobs)
-        .configure(fraud_and_audit);
+        .configure(fraud_and_audit)
+        .configure(backtraces);
+}
+
+/// AutoGraph backtraces (issue 9, SPEC §7).
+fn backtraces(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource(&["/backtraces", "/backtraces/"]).route(web::post().to(api::backtraces::create)))
+        .service(
+            resource(&["/backtraces/{id}", "/backtraces/{id}/"]).route(web::get().to(api::backtraces::get)),
+        );
 }
 
 /// Pipelines and jobs (SPEC §4).

@@ -128,7 +128,11 @@ mod tests {
         let b = SecretBox::load_or_create(d.path()).unwrap();
         assert_eq!(b.open("app1", &sealed).unwrap(), b"s3cret");
         assert!(b.open("app2", &sealed).is_none(), "bound to its row");
-        assert_eq!(a.derive("x"), b.derive("x"), "derived keys live with the key file");
+        assert_eq!(
+            a.derive("x"),
+            b.derive("x"),
+            "derived keys live with the key file"
+        );
         assert_ne!(a.derive("x"), a.derive("y"));
         #[cfg(unix)]
         {

@@ -450,10 +450,7 @@ mod tests {
         let tail = String::from_utf8(out[f.len()..].to_vec()).unwrap();
         assert_eq!(
             tail,
-            format!(
-                "\n%{}\nstartxref\n29\n%%EOF\n",
-                String::from_utf8_lossy(MARK)
-            )
+            format!("\n%{}\nstartxref\n29\n%%EOF\n", String::from_utf8_lossy(MARK))
         );
         assert_eq!(marked(b"%PDF-1.4 truncated").0, Container::Trailer);
     }
@@ -465,7 +462,10 @@ mod tests {
         assert_eq!(c, Container::Matroska);
         assert_eq!(out[5], 0xec);
         assert_eq!(out[6], 0x01);
-        assert_eq!(u64::from_be_bytes([0, out[7], out[8], out[9], out[10], out[11], out[12], out[13]]), MARK.len() as u64);
+        assert_eq!(
+            u64::from_be_bytes([0, out[7], out[8], out[9], out[10], out[11], out[12], out[13]]),
+            MARK.len() as u64
+        );
         let gz = [0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3];
         let (c, out) = marked(&gz);
         assert_eq!(c, Container::Gzip);

@@ -57,11 +57,11 @@ pub fn link(conn: &Connection, mark_id: &MarkId) -> rusqlite::Result<Option<Link
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// At least one authentic mark.
-    Found,
+    Found = 0,
     /// Nothing shaped like a mark.
-    NoMark,
+    NoMark = 1,
     /// Marks, none of them authentic.
-    ForgedMark,
+    ForgedMark = 2,
 }
 
 impl Outcome {
@@ -122,7 +122,14 @@ pub fn insert_backtrace(conn: &Connection, b: &Backtrace) -> rusqlite::Result<()
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for (i, m) in b.marks.iter().enumerate() {
-        st.execute(params![b.id, i as i64, &m.mark_id[..], m.file_id, m.tag, m.authentic])?;
+        st.execute(params![
+            b.id,
+            i as i64,
+            &m.mark_id[..],
+            m.file_id,
+            m.tag,
+            m.authentic
+        ])?;
     }
     Ok(())
 }
