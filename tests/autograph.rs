@@ -37,13 +37,14 @@ fn png(w: u32, h: u32) -> Vec<u8> {
     let mut raw = Vec::with_capacity(((w * 3 + 1) * h) as usize);
     let mut x = 0x1234_5678u32;
     for _ in 0..h {
-        raw.push(0);
-        for _ in 0..w * 3 {
+        // Each row: filter type 0 (none), then its pixels.
+        let row = (0..w * 3).map(|_| {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
-            raw.push(x as u8);
-        }
+            x as u8
+        });
+        raw.extend(std::iter::once(0u8).chain(row));
     }
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
     z.write_all(&raw).unwrap();
