@@ -105,10 +105,12 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
 
 /// AutoGraph backtraces (issue 9, SPEC §7).
 fn backtraces(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource(&["/backtraces", "/backtraces/"]).route(web::post().to(api::backtraces::create)))
-        .service(
-            resource(&["/backtraces/{id}", "/backtraces/{id}/"]).route(web::get().to(api::backtraces::get)),
-        );
+    cfg.service(
+        resource(&["/backtraces", "/backtraces/"])
+            .route(web::get().to(api::backtraces::list))
+            .route(web::post().to(api::backtraces::create)),
+    )
+    .service(resource(&["/backtraces/{id}", "/backtraces/{id}/"]).route(web::get().to(api::backtraces::get)));
 }
 
 /// Pipelines and jobs (SPEC §4).

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use common::*;
+use filegate::clock::Clock;
 use serde_json::Value;
 
 const BASE: &str = "http://localhost:8080";
@@ -211,6 +212,8 @@ impl Fx {
     }
 
     async fn backtrace(&self, name: &str, data: &[u8]) -> (StatusCode, Value) {
+        // One millisecond apart, as they would be for real (the list is by time).
+        self.env.clock.set_ms(self.env.clock.now_ms() + 1);
         let (ct, body) = multipart_file(name, data);
         let req = TestRequest::post()
             .uri("/v1/backtraces/")
@@ -551,6 +554,25 @@ async fn backtraces_find_the_download_refuse_forgeries_and_report_unmarked_copie
     let (_, _, foreign) = other.fetch(&l, &[]).await;
     let (_, v) = fx.backtrace("foreign.txt", &foreign).await;
     assert_eq!(v["backtrace"]["result"], "forged_mark");
+
+    // The list, newest first, filtered by result.
+    let list = |q: &'static str| {
+        TestRequest::get()
+            .uri(&format!("/v1/backtraces/{q}"))
+            .insert_header(("Authorization", format!("Bearer {}", fx.token)))
+    };
+    let (s, _, body) = fx.call(list("")).await;
+    assert_eq!(s, StatusCode::OK);
+    let all: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(all["total"], 5, "{all}");
+    assert_eq!(all["backtraces"][4]["id"], bid, "oldest last");
+    assert_eq!(all["backtraces"][4]["tag"], "bob");
+    let (_, _, body) = fx.call(list("?result=forged_mark")).await;
+    let forged: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(forged["total"], 2);
+    assert!(forged["backtraces"][0]["tag"].is_null());
+    let (s, _, _) = fx.call(list("?result=maybe")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 
     // Unknown backtrace, missing file part.
     let (s, _, body) = fx

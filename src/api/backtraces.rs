@@ -19,7 +19,7 @@ use super::audit::download_json;
 use super::base_url;
 use super::files::file_link;
 use super::multipart::{self, Form, IDLE_TIMEOUT};
-use super::params::Params;
+use super::params::{Params, LIST};
 use super::render::Rendering;
 use crate::auth::{authenticate, Scope};
 use crate::autograph::scan::Scanner;
@@ -175,6 +175,75 @@ pub async fn get(
     Ok(rendering.ok(json!({ "backtrace": v })))
 }
 
+/// `GET /v1/backtraces/`: the backtraces, newest first, without their downloads (ask
+/// for one to get them); filter `result`.
+pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let params = Params::parse(req.query_string(), &[LIST, &["result"]])?;
+    let rendering = Rendering::negotiate(&req, &params)?;
+    authenticate(&state, &req, &params)
+        .await?
+        .require(Scope::Autograph)?;
+    let paging = params.paging(-1)?;
+    match params.get("sort") {
+        None | Some("created_at") => {}
+        Some(_) => return Err(ApiError::invalid("invalid_sort", "sort")),
+    }
+    let result = match params.get("result") {
+        None => None,
+        Some(r) => Some(Outcome::parse(r).ok_or_else(|| ApiError::invalid("invalid_result", "result"))?),
+    };
+    let (start, limit) = (paging.start, paging.limit);
+    let (rows, total) = state
+        .catalog
+        .call(move |c| {
+            Ok(table::list_backtraces(
+                c,
+                result,
+                paging.direction > 0,
+                start,
+                limit,
+            )?)
+        })
+        .await?;
+    let base = base_url(&req, &state.config);
+    let items: Vec<Value> = rows.iter().map(|b| summary_json(b, &base)).collect();
+    Ok(rendering.ok(json!({
+        "backtraces": items,
+        "total": total,
+        "start": start,
+        "limit": limit,
+    })))
+}
+
+fn mark_json(m: &FoundMark, base: &str) -> Value {
+    json!({
+        "mark_id": ids::hex(&m.mark_id),
+        "file": file_link(&m.file_id, base),
+        "tag": m.tag,
+        "authentic": m.authentic,
+    })
+}
+
+/// A backtrace without the catalog lookups of its marks' links and downloads.
+fn summary_json(b: &Backtrace, base: &str) -> Value {
+    let first = b.marks.iter().find(|m| m.authentic);
+    json!({
+        "id": b.id,
+        "result": b.outcome.as_str(),
+        "file": first.map(|m| file_link(&m.file_id, base)),
+        "tag": first.map(|m| m.tag.clone()),
+        "mark_id": first.map(|m| ids::hex(&m.mark_id)),
+        "marks": b.marks.iter().map(|m| mark_json(m, base)).collect::<Vec<_>>(),
+        "suspect": {
+            "name": b.name,
+            "size": b.size,
+            "sha256": b.sha256,
+        },
+        "client_id": b.app_id,
+        "created_at": b.created_at,
+    })
+}
+
 /// The backtrace with, for each authentic mark, its link as issued and its downloads as
 /// the audit trail has them now.
 async fn backtrace_json(state: &AppState, b: Backtrace, base: &str) -> Result<Value, ApiError> {
@@ -198,12 +267,7 @@ async fn backtrace_json(state: &AppState, b: Backtrace, base: &str) -> Result<Va
     let mut marks = Vec::with_capacity(b.marks.len());
     let mut first: Option<Value> = None;
     for m in &b.marks {
-        let mut v = json!({
-            "mark_id": ids::hex(&m.mark_id),
-            "file": file_link(&m.file_id, base),
-            "tag": m.tag,
-            "authentic": m.authentic,
-        });
+        let mut v = mark_json(m, base);
         if m.authentic {
             let (link, downloads) = found.next().unwrap_or_default();
             v["link"] = match link {

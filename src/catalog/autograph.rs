@@ -72,7 +72,7 @@ impl Outcome {
             Outcome::ForgedMark => "forged_mark",
         }
     }
-    fn parse(s: &str) -> Option<Outcome> {
+    pub fn parse(s: &str) -> Option<Outcome> {
         [Outcome::Found, Outcome::NoMark, Outcome::ForgedMark]
             .into_iter()
             .find(|o| o.as_str() == s)
@@ -134,33 +134,27 @@ pub fn insert_backtrace(conn: &Connection, b: &Backtrace) -> rusqlite::Result<()
     Ok(())
 }
 
-pub fn backtrace(conn: &Connection, id: &str) -> rusqlite::Result<Option<Backtrace>> {
-    let Some(mut b) = conn
-        .query_row(
-            "SELECT id, app_id, created_at, name, size, sha256, result FROM backtraces WHERE id = ?1",
-            [id],
-            |r| {
-                let result: String = r.get(6)?;
-                Ok(Backtrace {
-                    id: r.get(0)?,
-                    app_id: r.get(1)?,
-                    created_at: r.get(2)?,
-                    name: r.get(3)?,
-                    size: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
-                    sha256: r.get(5)?,
-                    outcome: Outcome::parse(&result).unwrap_or(Outcome::NoMark),
-                    marks: Vec::new(),
-                })
-            },
-        )
-        .optional()?
-    else {
-        return Ok(None);
-    };
-    let mut st = conn.prepare(
+const BACKTRACE_COLS: &str = "id, app_id, created_at, name, size, sha256, result";
+
+fn backtrace_row(r: &rusqlite::Row) -> rusqlite::Result<Backtrace> {
+    let result: String = r.get(6)?;
+    Ok(Backtrace {
+        id: r.get(0)?,
+        app_id: r.get(1)?,
+        created_at: r.get(2)?,
+        name: r.get(3)?,
+        size: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+        sha256: r.get(5)?,
+        outcome: Outcome::parse(&result).unwrap_or(Outcome::NoMark),
+        marks: Vec::new(),
+    })
+}
+
+fn marks_of(conn: &Connection, id: &str) -> rusqlite::Result<Vec<FoundMark>> {
+    let mut st = conn.prepare_cached(
         "SELECT mark_id, file_id, tag, authentic FROM backtrace_marks WHERE backtrace_id = ?1 ORDER BY idx",
     )?;
-    b.marks = st
+    let marks = st
         .query_map([id], |r| {
             let raw: Vec<u8> = r.get(0)?;
             Ok(FoundMark {
@@ -171,7 +165,58 @@ pub fn backtrace(conn: &Connection, id: &str) -> rusqlite::Result<Option<Backtra
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
+    Ok(marks)
+}
+
+pub fn backtrace(conn: &Connection, id: &str) -> rusqlite::Result<Option<Backtrace>> {
+    let Some(mut b) = conn
+        .query_row(
+            &format!("SELECT {BACKTRACE_COLS} FROM backtraces WHERE id = ?1"),
+            [id],
+            backtrace_row,
+        )
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    b.marks = marks_of(conn, id)?;
     Ok(Some(b))
+}
+
+/// A page of backtraces (newest first unless `ascending`), with their marks, and the
+/// total; `result` filters by outcome.
+pub fn list_backtraces(
+    conn: &Connection,
+    result: Option<Outcome>,
+    ascending: bool,
+    start: u64,
+    limit: u64,
+) -> rusqlite::Result<(Vec<Backtrace>, u64)> {
+    let r = result.map(Outcome::as_str);
+    let named: Vec<(&str, &dyn rusqlite::ToSql)> = match &r {
+        Some(r) => vec![(":result", r)],
+        None => Vec::new(),
+    };
+    let filter = if r.is_some() { "result = :result" } else { "1" };
+    let window = super::Window {
+        column: "created_at",
+        ascending,
+        start,
+        limit,
+    };
+    let (mut rows, total) = super::page(
+        conn,
+        "backtraces",
+        BACKTRACE_COLS,
+        filter,
+        &named,
+        window,
+        backtrace_row,
+    )?;
+    for b in &mut rows {
+        b.marks = marks_of(conn, &b.id)?;
+    }
+    Ok((rows, total))
 }
 
 #[cfg(test)]
@@ -211,7 +256,15 @@ mod tests {
             }],
         };
         insert_backtrace(&c, &b).unwrap();
-        assert_eq!(backtrace(&c, &b.id).unwrap(), Some(b));
+        assert_eq!(backtrace(&c, &b.id).unwrap(), Some(b.clone()));
+        assert_eq!(
+            list_backtraces(&c, None, false, 0, 10).unwrap(),
+            (vec![b.clone()], 1)
+        );
+        assert_eq!(
+            list_backtraces(&c, Some(Outcome::Found), false, 0, 10).unwrap(),
+            (vec![], 0)
+        );
         assert_eq!(backtrace(&c, "nope").unwrap(), None);
     }
 }
