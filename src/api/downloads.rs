@@ -120,7 +120,7 @@ pub fn parse(
         None => None,
         Some(t) => {
             let n = t.chars().count();
-            if n == 0 || n > MAX_TAG_CHARS || t.chars().any(char::is_control) {
+            if n == 0 || n > MAX_TAG_CHARS || t.chars().any(not_printable) {
                 return Err(ApiError::invalid("invalid_autograph_tag", "autograph_tag"));
             }
             Some(t.to_string())
@@ -150,6 +150,13 @@ pub fn parse(
         item,
         max_parallel_downloads,
     })
+}
+
+/// Characters a tag may not hold: controls (C0, DEL, C1), line and paragraph separators,
+/// and the bidirectional overrides and isolates that make text display as something
+/// else (a tag is shown in the audit trail, backtraces and the console).
+fn not_printable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 fn parse_digits(v: &str) -> Option<i64> {
@@ -509,6 +516,13 @@ mod tests {
             "invalid_autograph_tag"
         );
         assert_eq!(reason("file_id=x&autograph_tag=a%0Ab"), "invalid_autograph_tag");
+        for bad in ["%7F", "%C2%85", "%E2%80%A8", "%E2%80%AE", "%E2%81%A6"] {
+            assert_eq!(
+                reason(&format!("file_id=x&autograph_tag=a{bad}b")),
+                "invalid_autograph_tag",
+                "{bad}"
+            );
+        }
         let t = parse(
             &p(&format!("file_id=x&autograph_tag={}", "é".repeat(128))),
             1000,
