@@ -285,7 +285,15 @@ async fn tags_need_an_autograph_file_the_scope_and_a_valid_tag() {
     assert_eq!(plain["autograph"], false);
     let id = ag["id"].as_str().unwrap();
     let long = "x".repeat(129);
-    for bad in ["", long.as_str(), "a%0Ab", "tab%09", "del%7F", "c1%C2%85", "rtl%E2%80%AE"] {
+    for bad in [
+        "",
+        long.as_str(),
+        "a%0Ab",
+        "tab%09",
+        "del%7F",
+        "c1%C2%85",
+        "rtl%E2%80%AE",
+    ] {
         let (s, v) = fx
             .ask(&fx.token, &format!("file_id={id}&autograph_tag={bad}"))
             .await;
