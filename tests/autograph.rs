@@ -155,6 +155,34 @@ fn ffmpeg_sample(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
     out
 }
 
+/// The same, written to a pipe: the muxer cannot seek back, so sizes stay unknown
+/// (Matroska) or the file is fragmented (MP4) — the layouts of live streams.
+fn ffmpeg_piped(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let o = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=1:size=64x64:rate=10",
+        ])
+        .args(args)
+        .arg("pipe:1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "ffmpeg {name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::write(&out, o.stdout).unwrap();
+    out
+}
+
 // ---------------------------------------------------------------------------------
 // In process.
 
@@ -786,6 +814,25 @@ fn check_valid(kind: &str, path: &Path, marked: bool) {
     }
 }
 
+/// The mark sits where its container keeps such things (not in a fallback trailer).
+fn check_placed(kind: &str, copy: &[u8]) {
+    let mark = mark_of(copy);
+    let at = find(copy, mark).unwrap();
+    let before = &copy[..at];
+    let after = &copy[at + mark.len()..];
+    let placed = match kind {
+        "mp4" => before.ends_with(b"uuidfilegate:agmark1") && after.is_empty(),
+        "webm" => before[before.len() - 9] == 0xec && after.is_empty(),
+        "jpeg" => before[before.len() - 4..before.len() - 2] == [0xff, 0xfe],
+        "pdf" => before.ends_with(b"%%EOF\n\n%") && after.ends_with(b"\n%%EOF\n"),
+        "png" => before.ends_with(b"tEXtfilegate\0") && after.len() == 4 + 12,
+        "zip" => before.ends_with(b"made by the autograph test\n") && after.is_empty(),
+        "gzip" => before.ends_with(&[0x1f, 0x8b, 0x08, 0x10, 0, 0, 0, 0, 0, 0xff]) && after.len() == 11,
+        _ => unreachable!(),
+    };
+    assert!(placed, "{kind}: the mark is not where its container keeps it");
+}
+
 #[test]
 fn every_format_stays_valid_resumes_consistently_and_traces_back_to_its_download() {
     for t in ["ffmpeg", "ffprobe", "qpdf", "pngcheck", "unzip", "gzip"] {
@@ -815,6 +862,27 @@ fn every_format_stays_valid_resumes_consistently_and_traces_back_to_its_download
             "webm",
             ffmpeg_sample(d, "clip.webm", &["-c:v", "libvpx", "-b:v", "100k"]),
         ),
+        // QuickTime, the moov box after the media.
+        ("mp4", ffmpeg_sample(d, "clip.mov", &["-pix_fmt", "yuv420p"])),
+        (
+            "mp4",
+            ffmpeg_piped(
+                d,
+                "fragmented.mp4",
+                &[
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-movflags",
+                    "frag_keyframe+empty_moov",
+                    "-f",
+                    "mp4",
+                ],
+            ),
+        ),
+        (
+            "webm",
+            ffmpeg_piped(d, "live.webm", &["-c:v", "libvpx", "-b:v", "100k", "-f", "webm"]),
+        ),
         ("jpeg", ffmpeg_sample(d, "photo.jpg", &["-frames:v", "1"])),
         ("pdf", write("report.pdf", &pdf())),
         ("png", write("image.png", &png(64, 48))),
@@ -843,6 +911,7 @@ fn every_format_stays_valid_resumes_consistently_and_traces_back_to_its_download
         assert_ne!(bytes_a, original, "{kind}: the copy is marked");
         assert_ne!(bytes_a, bytes_b, "{kind}: one copy per tag");
         check_valid(kind, &copy_a, true);
+        check_placed(kind, &bytes_a);
         check_valid(kind, &copy_b, true);
 
         // A download cut short and resumed with curl -C - equals the whole copy.
