@@ -6,6 +6,7 @@ pub mod api;
 pub mod archive;
 pub mod audit;
 pub mod auth;
+pub mod autograph;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
@@ -97,7 +98,18 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(api::files::revoke)),
         )
         .configure(api_v1_pipelines_jobs)
-        .configure(fraud_and_audit);
+        .configure(fraud_and_audit)
+        .configure(backtraces);
+}
+
+/// AutoGraph backtraces (issue 9, SPEC §7).
+fn backtraces(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource(&["/backtraces", "/backtraces/"])
+            .route(web::get().to(api::backtraces::list))
+            .route(web::post().to(api::backtraces::create)),
+    )
+    .service(resource(&["/backtraces/{id}", "/backtraces/{id}/"]).route(web::get().to(api::backtraces::get)));
 }
 
 /// Pipelines and jobs (SPEC §4).

@@ -38,6 +38,11 @@ pub struct Metrics {
     pub downloads: AtomicU64,
     /// Audit rows lost because the writer could not keep up (or the catalog failed).
     pub audit_dropped: AtomicU64,
+    /// AutoGraph: tagged links issued, marked copies sent (answers with a body).
+    pub autograph_links_issued: AtomicU64,
+    pub autograph_copies: AtomicU64,
+    /// Backtraces by result: found, no_mark, forged_mark.
+    pub backtraces: [AtomicU64; 3],
 }
 
 /// Values read at scrape time from the catalog and the disk.
@@ -188,9 +193,34 @@ impl Metrics {
                 &self.audit_dropped,
             ),
         ];
-        for (name, help, v) in counters {
+        let autograph = [
+            (
+                "filegate_autograph_links_issued_total",
+                "AutoGraph-tagged download links issued.",
+                &self.autograph_links_issued,
+            ),
+            (
+                "filegate_autograph_copies_total",
+                "Answers that sent (part of) a marked AutoGraph copy.",
+                &self.autograph_copies,
+            ),
+        ];
+        for (name, help, v) in counters.into_iter().chain(autograph) {
             header(o, name, "counter", help);
             let _ = writeln!(o, "{name} {}", v.load(Ordering::Relaxed));
+        }
+        header(
+            o,
+            "filegate_backtraces_total",
+            "counter",
+            "Backtraces of suspect copies, by result.",
+        );
+        for (result, v) in ["found", "no_mark", "forged_mark"].iter().zip(&self.backtraces) {
+            let _ = writeln!(
+                o,
+                "filegate_backtraces_total{{result=\"{result}\"}} {}",
+                v.load(Ordering::Relaxed)
+            );
         }
         let gauges = [
             (

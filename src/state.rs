@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::admin::session::Sessions;
 use crate::audit::Audit;
 use crate::auth::secrets::SecretBox;
+use crate::autograph::{MarkKey, MARK_KEY_LABEL};
 use crate::catalog::Catalog;
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub slots: Arc<Slots>,
     /// The download audit trail's batching writer.
     pub audit: Arc<Audit>,
+    /// The key AutoGraph marks are authenticated with (derived from `secret.key`).
+    pub marks: MarkKey,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
             std::time::Duration::from_millis(config.audit.flush_ms),
             config.audit.batch_size as usize,
         ));
+        let marks = MarkKey::new(secrets.derive(MARK_KEY_LABEL));
         Ok(AppState {
             config: Arc::new(config),
             catalog,
@@ -73,6 +77,7 @@ impl AppState {
             fraud,
             slots: Arc::default(),
             audit,
+            marks,
         })
     }
 }

@@ -14,7 +14,9 @@ use crate::archive::Entry;
 use crate::auth::signed::accepted_params;
 use crate::auth::{authenticate, Scope};
 use crate::catalog::archives as catalog_archives;
+use crate::catalog::autograph as catalog_autograph;
 use crate::catalog::files::{self as catalog_files, FileRow};
+use crate::delivery::policy::link_key;
 use crate::error::ApiError;
 use crate::fraud::client::canonical;
 use crate::ids;
@@ -119,7 +121,7 @@ pub fn parse(
         None => None,
         Some(t) => {
             let n = t.chars().count();
-            if n == 0 || n > MAX_TAG_CHARS || t.chars().any(char::is_control) {
+            if n == 0 || n > MAX_TAG_CHARS || t.chars().any(not_printable) {
                 return Err(ApiError::invalid("invalid_autograph_tag", "autograph_tag"));
             }
             Some(t.to_string())
@@ -149,6 +151,13 @@ pub fn parse(
         item,
         max_parallel_downloads,
     })
+}
+
+/// Characters a tag may not hold: controls (C0, DEL, C1), line and paragraph separators,
+/// and the bidirectional overrides and isolates that make text display as something
+/// else (a tag is shown in the audit trail, backtraces and the console).
+fn not_printable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 fn parse_digits(v: &str) -> Option<i64> {
@@ -274,9 +283,14 @@ pub async fn issue(
     if d.autograph_tag.is_some() && !file.autograph {
         return Err(ApiError::invalid("autograph_not_enabled", "autograph_tag"));
     }
-    let is_archive = file.kind == "archive";
+    // A tagged link to an archive serves the whole archive, marked (its entries cannot
+    // carry a mark of their own): one `url`, not `items`.
+    let is_archive = file.kind == "archive" && d.autograph_tag.is_none();
     if is_archive && d.redirect && d.item.is_none() {
         return Err(ApiError::invalid("redirect_archive", "redirect"));
+    }
+    if d.item.is_some() && d.autograph_tag.is_some() {
+        return Err(ApiError::invalid("autograph_item_not_supported", "item"));
     }
     if d.item.is_some() && !is_archive {
         return Err(ApiError::invalid("not_an_archive", "item"));
@@ -332,6 +346,9 @@ pub async fn issue(
         }
         None => (Described::of_file(&file), Link::Url(sign(&claims, &file.name)?)),
     };
+    if let (Some(tag), Link::Url(url)) = (&d.autograph_tag, &link) {
+        record_tagged_link(&state, url, &base, &claims, tag).await?;
+    }
     let issued = match &link {
         Link::Url(_) => 1,
         Link::Items(items) => items.len() as u64,
@@ -340,6 +357,35 @@ pub async fn issue(
     tracing::info!(file_id = %file.id, app_id = app_id.as_deref().unwrap_or("console"), expires = d.expiry_time, links = issued, "link issued");
 
     Ok(answer(&file, &what, d, link, base))
+}
+
+/// A tagged link is written down before it is handed out (durably, like any catalog
+/// write): whatever becomes of the audit trail, a backtrace of one of its copies names
+/// the file, the tag, the application and when the link was issued.
+async fn record_tagged_link(
+    state: &AppState,
+    url: &str,
+    base: &str,
+    claims: &LinkClaims,
+    tag: &str,
+) -> Result<(), ApiError> {
+    let row = catalog_autograph::LinkRow {
+        mark_id: link_key(url.strip_prefix(base).unwrap_or(url)),
+        file_id: claims.file_id.clone(),
+        tag: tag.to_string(),
+        app_id: claims.app_id.clone(),
+        issued_at: claims.issued_at_ms,
+        expires_at: claims.expires_at,
+    };
+    state
+        .catalog
+        .call(move |c| Ok(catalog_autograph::insert_link(c, &row)?))
+        .await?;
+    state
+        .metrics
+        .autograph_links_issued
+        .fetch_add(1, Ordering::Relaxed);
+    Ok(())
 }
 
 /// The archive entry that `item=` names (its display name): 404 `item_not_found` if none.
@@ -501,6 +547,13 @@ mod tests {
             "invalid_autograph_tag"
         );
         assert_eq!(reason("file_id=x&autograph_tag=a%0Ab"), "invalid_autograph_tag");
+        for bad in ["%7F", "%C2%85", "%E2%80%A8", "%E2%80%AE", "%E2%81%A6"] {
+            assert_eq!(
+                reason(&format!("file_id=x&autograph_tag=a{bad}b")),
+                "invalid_autograph_tag",
+                "{bad}"
+            );
+        }
         let t = parse(
             &p(&format!("file_id=x&autograph_tag={}", "é".repeat(128))),
             1000,

@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod audit;
+pub mod backtraces;
 pub mod body;
 pub mod downloads;
 pub mod files;

@@ -16,6 +16,8 @@ pub const KEY_FILE: &str = "secret.key";
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: ChaCha20Poly1305,
+    /// The key file's bytes, for [`SecretBox::derive`].
+    key: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -46,7 +48,21 @@ impl SecretBox {
         }
         let cipher = ChaCha20Poly1305::new_from_slice(&key)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad key length"))?;
-        Ok(SecretBox { cipher })
+        let key: [u8; 32] = key
+            .try_into()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad key length"))?;
+        Ok(SecretBox { cipher, key })
+    }
+
+    /// A key of its own for another purpose, derived from the key file with a label
+    /// (HMAC-SHA256(key file, "filegate-derive" 0x00 ‖ label)): it lives and dies with
+    /// `secret.key`, is in every backup, and tells nothing about the sealing key.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        use hmac::{KeyInit as _, Mac};
+        let mut m = <hmac::Hmac<sha2::Sha256>>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        m.update(b"filegate-derive\0");
+        m.update(label.as_bytes());
+        m.finalize().into_bytes().into()
     }
 
     /// nonce (12 bytes) ‖ ciphertext+tag; `context` (the client id) is bound as AAD so a
@@ -112,6 +128,12 @@ mod tests {
         let b = SecretBox::load_or_create(d.path()).unwrap();
         assert_eq!(b.open("app1", &sealed).unwrap(), b"s3cret");
         assert!(b.open("app2", &sealed).is_none(), "bound to its row");
+        assert_eq!(
+            a.derive("x"),
+            b.derive("x"),
+            "derived keys live with the key file"
+        );
+        assert_ne!(a.derive("x"), a.derive("y"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

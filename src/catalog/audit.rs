@@ -259,6 +259,18 @@ pub fn summary_since(conn: &Connection, since_ms: i64) -> rusqlite::Result<(u64,
     Ok((delivered.max(0) as u64, refusals))
 }
 
+/// Every entry of one link (deliveries and refusals, by client), oldest first; at most
+/// `limit`. For AutoGraph, the link's key is the mark id its copies carry.
+pub fn by_link(conn: &Connection, link: &[u8], limit: u64) -> rusqlite::Result<Vec<DownloadRow>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {COLS} FROM downloads WHERE link = ?1 ORDER BY first_at, id LIMIT ?2"
+    ))?;
+    let rows = st
+        .query_map(params![link, limit.min(i64::MAX as u64) as i64], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
 /// A download and its requests, oldest first (at most `max_requests` of them).
 pub fn get(
     conn: &Connection,

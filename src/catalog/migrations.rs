@@ -247,6 +247,40 @@ const STEPS: &[&str] = &[
     CREATE INDEX download_requests_download ON download_requests(download_id);
     CREATE INDEX download_requests_at ON download_requests(at);
     "#,
+    // 9: AutoGraph (issue 9): one row per tagged link, written when it is issued and keyed
+    // by the mark id its copies carry (the link's key, as in `downloads.link`); kept when
+    // the file goes, since a leaked copy outlives it. Backtraces and the marks they found.
+    r#"
+    CREATE TABLE autograph_links (
+        mark_id     BLOB PRIMARY KEY CHECK (length(mark_id) = 16),
+        file_id     TEXT NOT NULL,
+        tag         TEXT NOT NULL,
+        app_id      TEXT,
+        issued_at   INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX autograph_links_file ON autograph_links(file_id, issued_at);
+    CREATE INDEX autograph_links_tag ON autograph_links(tag);
+    CREATE TABLE backtraces (
+        id          TEXT PRIMARY KEY,
+        app_id      TEXT,
+        created_at  INTEGER NOT NULL,
+        name        TEXT,
+        size        INTEGER NOT NULL,
+        sha256      TEXT NOT NULL,
+        result      TEXT NOT NULL CHECK (result IN ('found', 'no_mark', 'forged_mark'))
+    );
+    CREATE INDEX backtraces_created ON backtraces(created_at);
+    CREATE TABLE backtrace_marks (
+        backtrace_id  TEXT NOT NULL REFERENCES backtraces(id) ON DELETE CASCADE,
+        idx           INTEGER NOT NULL,
+        mark_id       BLOB NOT NULL,
+        file_id       TEXT NOT NULL,
+        tag           TEXT NOT NULL,
+        authentic     INTEGER NOT NULL,
+        PRIMARY KEY (backtrace_id, idx)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes: a catalog with a higher `user_version` comes

@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod archives;
 pub mod audit;
+pub mod autograph;
 pub mod files;
 pub mod fraud;
 pub mod jobs;

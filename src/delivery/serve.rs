@@ -11,6 +11,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use futures_util::future::Either;
 use futures_util::stream::{self, Stream, StreamExt};
 
 use super::disposition::{self, presentation};
@@ -19,6 +20,7 @@ use super::read;
 use super::source::{self, Source};
 use super::tracked::Seen;
 use super::validators::{self, Conditionals, Precondition};
+use crate::autograph::copy::Segment;
 use crate::catalog::{self, files::FileRow};
 use crate::error::{ApiError, ErrorKind};
 use crate::ids;
@@ -126,9 +128,11 @@ async fn serve(state: &AppState, req: &HttpRequest, seen: &mut Seen) -> Result<H
             .await?;
     }
     seen.check_policy(state, req, &claims).await?;
-    let source = match &claims.item {
-        Some(item) => Source::Entry(source::entry(state, &file.id, item, now_ms).await?),
-        None => Source::Blob,
+    let source = match (&claims.item, &claims.autograph_tag) {
+        (Some(item), _) => Source::Entry(source::entry(state, &file.id, item, now_ms).await?),
+        // The mark id is the link's key: the same copy on every request of the link.
+        (None, Some(tag)) => Source::Marked(source::marked(state, &file, seen.link, tag).await?),
+        (None, None) => Source::Blob,
     };
     respond(state, req, &claims, &name, &file, &source, now_ms).await
 }
@@ -222,10 +226,20 @@ async fn respond(
     let metrics = state.metrics.clone();
     let blob = state.store.clone();
     let blob_id = file.blob_id.clone();
+    let held = match source {
+        Source::Marked(m) => Some(m.file.clone()),
+        _ => None,
+    };
+    if matches!(source, Source::Marked(_)) && !head && answer != RangeAnswer::Unsatisfiable {
+        state.metrics.autograph_copies.fetch_add(1, Ordering::Relaxed);
+    }
     // Opened on the worker, like nginx without `open_file_cache`: an open(2) of a
     // content-addressed path is a dentry-cache hit for any blob served recently.
     let open = || async move {
-        blob.open_blob(&blob_id).map_err(|e| {
+        if let Some(f) = held {
+            return Ok(f);
+        }
+        blob.open_blob(&blob_id).map(Arc::new).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 tracing::error!(file = %file.id, "blob missing for a catalog row");
                 ApiError::not_found("file")
@@ -248,7 +262,7 @@ async fn respond(
             Ok(send(
                 source,
                 res,
-                Arc::new(f),
+                f,
                 vec![(
                     Bytes::new(),
                     ByteRange {
@@ -273,7 +287,7 @@ async fn respond(
             Ok(send(
                 source,
                 res,
-                Arc::new(f),
+                f,
                 vec![(Bytes::new(), r)],
                 r.len(),
                 Bytes::new(),
@@ -298,7 +312,7 @@ async fn respond(
             Ok(send(
                 source,
                 res,
-                Arc::new(f),
+                f,
                 parts,
                 mp.content_length(),
                 Bytes::copy_from_slice(mp.tail().as_bytes()),
@@ -321,10 +335,31 @@ async fn send(
 ) -> Result<HttpResponse, ApiError> {
     // An empty representation is served whole, and has no byte range to read.
     let parts = if len == 0 { Vec::new() } else { parts };
-    match source {
-        Source::Blob => body(res, file, parts, len, tail, metrics).await,
-        Source::Entry(e) => source::entry_body(res, file, e.clone(), parts, len, tail, metrics).await,
-    }
+    let whole = |hd: Bytes, r: ByteRange| {
+        [
+            Segment::Bytes(hd),
+            Segment::File {
+                start: r.start,
+                len: r.len(),
+            },
+        ]
+    };
+    let pieces: Vec<Segment> = match source {
+        Source::Entry(e) => {
+            return source::entry_body(res, file, e.clone(), parts, len, tail, metrics).await;
+        }
+        Source::Blob => parts.into_iter().flat_map(|(hd, r)| whole(hd, r)).collect(),
+        Source::Marked(m) => parts
+            .into_iter()
+            .flat_map(|(hd, r)| std::iter::once(Segment::Bytes(hd)).chain(m.copy.pieces(r.start, r.end)))
+            .collect(),
+    };
+    let pieces = pieces
+        .into_iter()
+        .chain([Segment::Bytes(tail)])
+        .filter(|p| !matches!(p, Segment::Bytes(b) if b.is_empty()))
+        .collect();
+    body(res, file, pieces, len, metrics).await
 }
 
 /// A HEAD answer: the headers the GET would get, `Content-Length` included, no body.
@@ -348,48 +383,53 @@ impl MessageBody for SizedEmpty {
     }
 }
 
-/// The body: for each (header, range) the header bytes then the range's bytes, then
-/// `tail`. Small bodies are read at once; larger ones stream in `CHUNK`s (see
-/// [`read`]: from the page cache here, from the disk on the blocking pool), so memory
+/// The body: `pieces` in order, bytes held in memory or ranges of `file`. Small bodies
+/// are read at once; larger ones stream in `CHUNK`s (see [`read`]: from the page cache
+/// here, from the disk on the blocking pool), so memory
 /// stays flat whatever the file size.
 async fn body(
     mut res: HttpResponseBuilder,
     file: Arc<File>,
-    parts: Vec<(Bytes, ByteRange)>,
+    pieces: Vec<Segment>,
     len: u64,
-    tail: Bytes,
     metrics: Arc<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
-    let data_len: u64 = parts.iter().map(|(_, r)| r.len()).sum();
     if len <= SMALL {
-        let plain = parts.len() == 1 && parts[0].0.is_empty() && tail.is_empty();
-        let buf = if plain {
-            let r = parts[0].1;
-            read::read_exact_at(&file, r.start, r.len() as usize).await?
-        } else {
-            let mut out = Vec::with_capacity(len as usize);
-            for (hd, r) in &parts {
-                out.extend_from_slice(hd);
-                out.extend_from_slice(&read::read_exact_at(&file, r.start, r.len() as usize).await?);
+        let mut data_len = 0;
+        let buf = match &pieces[..] {
+            [Segment::File { start, len }] => {
+                data_len = *len;
+                read::read_exact_at(&file, *start, *len as usize).await?
             }
-            out.extend_from_slice(&tail);
-            out
+            _ => {
+                let mut out = Vec::with_capacity(len as usize);
+                for p in &pieces {
+                    match p {
+                        Segment::Bytes(b) => out.extend_from_slice(b),
+                        Segment::File { start, len } => {
+                            out.extend_from_slice(&read::read_exact_at(&file, *start, *len as usize).await?);
+                            data_len += len;
+                        }
+                    }
+                }
+                out
+            }
         };
         metrics.bytes_served.fetch_add(data_len, Ordering::Relaxed);
         return Ok(res.no_chunking(len).body(buf));
     }
-    let pieces = stream::iter(parts).flat_map(move |(hd, r)| {
-        let head = stream::once(async move { Ok::<Bytes, io::Error>(hd) }).filter(|b| {
-            let keep = b.as_ref().map(|b| !b.is_empty()).unwrap_or(true);
-            async move { keep }
-        });
-        head.chain(read_range(file.clone(), r, metrics.clone()))
+    let stream = stream::iter(pieces).flat_map(move |p| match p {
+        Segment::Bytes(b) => Either::Left(stream::once(async move { Ok::<Bytes, io::Error>(b) })),
+        Segment::File { start, len } => Either::Right(read_range(
+            file.clone(),
+            ByteRange {
+                start,
+                end: start + len - 1,
+            },
+            metrics.clone(),
+        )),
     });
-    let tail = stream::once(async move { Ok::<Bytes, io::Error>(tail) }).filter(|b| {
-        let keep = b.as_ref().map(|b| !b.is_empty()).unwrap_or(true);
-        async move { keep }
-    });
-    Ok(res.no_chunking(len).streaming(pieces.chain(tail)))
+    Ok(res.no_chunking(len).streaming(stream))
 }
 
 fn read_range(file: Arc<File>, r: ByteRange, metrics: Arc<Metrics>) -> impl Stream<Item = io::Result<Bytes>> {

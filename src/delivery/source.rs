@@ -1,4 +1,5 @@
-//! What a link serves: the whole blob, or one entry of an archive (SPEC §5 `item`).
+//! What a link serves: the whole blob, one entry of an archive (SPEC §5 `item`), or an
+//! AutoGraph copy of the blob (SPEC §7).
 //!
 //! An entry has its own size, type and entity-tag, so validators, `Range`, `HEAD` and
 //! multipart answers work on it exactly as on a file. Its bytes come from
@@ -22,6 +23,7 @@ use super::range::ByteRange;
 use super::validators;
 use crate::archive::reader::EntryReader;
 use crate::archive::{Entry, Method};
+use crate::autograph::{self, copy::Copy, MarkId};
 use crate::catalog::{self, files::FileRow};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -39,6 +41,17 @@ pub enum Source {
     Blob,
     /// One entry of an archive file.
     Entry(Arc<Entry>),
+    /// An AutoGraph copy: the blob with a mark (`crate::autograph`).
+    Marked(Arc<Marked>),
+}
+
+/// A marked copy of an open blob, the same on every request of its link.
+#[derive(Debug)]
+pub struct Marked {
+    pub copy: Copy,
+    pub file: Arc<File>,
+    pub mark_id: MarkId,
+    pub tag: String,
 }
 
 impl Source {
@@ -46,6 +59,7 @@ impl Source {
         match self {
             Source::Blob => u64::try_from(file.size).unwrap_or(0),
             Source::Entry(e) => e.size,
+            Source::Marked(m) => m.copy.size(),
         }
     }
 
@@ -54,15 +68,56 @@ impl Source {
         match self {
             Source::Blob => validators::strong_etag(&file.sha256, self.size(file), None),
             Source::Entry(e) => validators::strong_etag(&file.sha256, e.size, Some(&e.name)),
+            // Differs per tag and per link (the mark id), and per marking version.
+            Source::Marked(m) => validators::strong_etag(
+                &file.sha256,
+                m.copy.size(),
+                Some(&format!("autograph:1:{}:{}", crate::ids::hex(&m.mark_id), m.tag)),
+            ),
         }
     }
 
     pub fn mime_type<'a>(&'a self, file: &'a FileRow) -> &'a str {
         match self {
-            Source::Blob => &file.mime_type,
+            Source::Blob | Source::Marked(_) => &file.mime_type,
             Source::Entry(e) => &e.mime_type,
         }
     }
+}
+
+/// The copy of `file`'s blob that the tagged link `mark_id` serves: the mark is made
+/// under the server's key, placed by its container (`autograph::containers`).
+pub async fn marked(
+    state: &AppState,
+    file: &FileRow,
+    mark_id: MarkId,
+    tag: &str,
+) -> Result<Arc<Marked>, ApiError> {
+    let mark = state.marks.mark(&mark_id, &file.id, tag);
+    let store = state.store.clone();
+    let (blob_id, file_id, size) = (file.blob_id.clone(), file.id.clone(), file.size);
+    let tag = tag.to_string();
+    web::block(move || -> Result<Marked, ApiError> {
+        let f = store.open_blob(&blob_id).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                tracing::error!(file = %file_id, "blob missing for a catalog row");
+                ApiError::not_found("file")
+            } else {
+                ApiError::from(e)
+            }
+        })?;
+        let size = u64::try_from(size).unwrap_or(0);
+        let (container, copy) = autograph::containers::mark_copy(&f, size, &mark)?;
+        tracing::debug!(file = %file_id, container = container.as_str(), "marked copy");
+        Ok(Marked {
+            copy,
+            file: Arc::new(f),
+            mark_id,
+            tag,
+        })
+    })
+    .await?
+    .map(Arc::new)
 }
 
 /// Entry `name` of archive `file_id`, from the delivery cache or the catalog; 404

@@ -291,3 +291,23 @@ pub fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
     filegate::ids::hex(&sha2::Sha256::digest(b))
 }
+
+/// True when the command-line tool `name` is installed. When it is not: under CI
+/// (`CI=true`, where scripts/test installs it) the test fails; elsewhere it prints why
+/// it skips and the caller returns.
+pub fn tool(name: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{name} is missing (scripts/test installs it)"
+        );
+        eprintln!("skipping: {name} is not installed (scripts/test installs it)");
+    }
+    found
+}
