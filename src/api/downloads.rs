@@ -347,7 +347,7 @@ pub async fn issue(
         None => (Described::of_file(&file), Link::Url(sign(&claims, &file.name)?)),
     };
     if let (Some(tag), Link::Url(url)) = (&d.autograph_tag, &link) {
-        record_tagged_link(&state, url, &base, &claims, tag).await?;
+        record_tagged_link(state, url, base, &claims, tag).await?;
     }
     let issued = match &link {
         Link::Url(_) => 1,
