@@ -52,7 +52,14 @@ pub async fn observe(
                 .get::<ApiError>()
                 .map(|e| e.reason.clone());
             if let Some(m) = &metrics {
-                let route = r.request().match_pattern().unwrap_or_else(|| {
+                let route = r.request().match_pattern().map(|mut p| {
+                    // `/x` and `/x/` are one route (see `slashed` in lib.rs).
+                    if p.len() > 1 && p.ends_with('/') {
+                        p.pop();
+                    }
+                    p
+                });
+                let route = route.unwrap_or_else(|| {
                     // Links are served by the `/d` scope's default service (see `configure`).
                     if r.request().path().starts_with("/d/") {
                         LINK_ROUTE.into()
