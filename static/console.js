@@ -1,6 +1,7 @@
 // filegate console: small enhancements only — every page works without this script.
 // - buttons with data-copy="ID" copy that field's value (or element's text);
-// - forms with data-progress upload with a progress bar, then follow the answer.
+// - forms with data-progress (file uploads, suspect copies) upload with the progress
+//   bar inside them (.upload-progress, .upload-status), then follow the answer.
 'use strict';
 
 function copyFrom(id, button) {
@@ -30,9 +31,9 @@ function copyFrom(id, button) {
 function uploadWithProgress(form, ev) {
   if (!window.FormData || !window.XMLHttpRequest) return;
   ev.preventDefault();
-  const box = form.querySelector('#upload-progress');
+  const box = form.querySelector('.upload-progress');
   const bar = form.querySelector('progress');
-  const status = form.querySelector('#upload-status');
+  const status = form.querySelector('.upload-status');
   const submit = form.querySelector('button[type=submit]');
   if (box) box.hidden = false;
   if (submit) submit.disabled = true;

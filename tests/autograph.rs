@@ -17,7 +17,6 @@ use filegate::clock::Clock;
 use serde_json::Value;
 
 const BASE: &str = "http://localhost:8080";
-const MAGIC: &[u8] = b"filegate-autograph:1:";
 
 // ---------------------------------------------------------------------------------
 // Samples made in the test (PNG, PDF, ZIP, gzip) or with Debian's ffmpeg (MP4, WebM,
@@ -257,30 +256,6 @@ fn header<'a>(h: &'a actix_web::http::header::HeaderMap, name: &str) -> &'a str 
     h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// The mark in a copy: from MAGIC to its `;`.
-fn mark_of(copy: &[u8]) -> &[u8] {
-    let at = find(copy, MAGIC).expect("the copy carries a mark");
-    let end = at + copy[at..].iter().position(|&b| b == b';').unwrap() + 1;
-    &copy[at..end]
-}
-
-/// The copy with its mark's tag replaced by `tag` (same length), the MAC left as it was.
-fn forge(copy: &[u8], tag: &str) -> Vec<u8> {
-    use base64::Engine;
-    let mark = mark_of(copy);
-    let at = find(copy, mark).unwrap();
-    let colon = mark.iter().rposition(|&b| b == b':').unwrap();
-    let forged_tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag);
-    assert_eq!(forged_tag.len(), mark.len() - colon - 2, "same length");
-    let mut out = copy.to_vec();
-    out[at + colon + 1..at + mark.len() - 1].copy_from_slice(forged_tag.as_bytes());
-    out
-}
-
 #[actix_web::test]
 async fn tags_need_an_autograph_file_the_scope_and_a_valid_tag() {
     let fx = Fx::new();
@@ -441,7 +416,7 @@ async fn a_tagged_link_serves_one_consistent_marked_copy_under_range_and_validat
     assert_eq!(s, StatusCode::PARTIAL_CONTENT);
     assert!(header(&h, "content-type").starts_with("multipart/byteranges"));
     assert_eq!(header(&h, "content-length"), mp.len().to_string());
-    assert!(find(&mp, &copy[iend..iend + 10]).is_some());
+    assert!(find_bytes(&mp, &copy[iend..iend + 10]).is_some());
     let etag = header(&h_again, "etag").to_string();
     let (s, _, part) = fx
         .fetch(&alice, &[("Range", "bytes=100-199"), ("If-Range", etag.as_str())])
@@ -817,7 +792,7 @@ fn check_valid(kind: &str, path: &Path, marked: bool) {
 /// The mark sits where its container keeps such things (not in a fallback trailer).
 fn check_placed(kind: &str, copy: &[u8]) {
     let mark = mark_of(copy);
-    let at = find(copy, mark).unwrap();
+    let at = find_bytes(copy, mark).unwrap();
     let before = &copy[..at];
     let after = &copy[at + mark.len()..];
     let placed = match kind {

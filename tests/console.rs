@@ -550,6 +550,7 @@ async fn every_console_form_refuses_without_a_session_or_its_csrf_token_and_chan
             n("SELECT count(*) FROM jobs"),
             n("SELECT count(*) FROM fraud_ranges"),
             n("SELECT coalesce(max(revoked_before), 0) FROM files"),
+            n("SELECT count(*) FROM backtraces"),
         )
     };
     let before = snapshot(&env);
@@ -574,7 +575,7 @@ async fn every_console_form_refuses_without_a_session_or_its_csrf_token_and_chan
         }
     }
     // The multipart forms check the token before reading the file.
-    for uri in ["/admin/files/upload", "/admin/fraud/import"] {
+    for uri in ["/admin/files/upload", "/admin/fraud/import", "/admin/backtraces"] {
         let (status, _, _) = submit_multipart(
             &app,
             &session,
@@ -604,6 +605,8 @@ async fn every_console_page_needs_a_session() {
         "/admin/keys",
         "/admin/fraud",
         "/admin/audit",
+        "/admin/backtraces",
+        "/admin/backtraces/6b08f0fb1333542cfa08a2b5",
     ] {
         let res = test::call_service(&app, TestRequest::get().uri(uri).to_request()).await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "{uri}");
@@ -1339,4 +1342,288 @@ async fn the_console_script_is_embedded() {
         .to_str()
         .unwrap()
         .contains("javascript"));
+}
+
+/// The ids of a listing's rows (`<tr data-id="…">`), in order.
+fn row_ids(page: &str) -> Vec<String> {
+    page.split("<tr data-id=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .collect()
+}
+
+#[actix_web::test]
+async fn the_backtrace_form_traces_like_the_api_and_shows_the_link_and_its_downloads() {
+    let env = TestEnv::with_config(|c| c.storage.max_upload_size = 64 * 1024);
+    filegate::admin::password::set(&env.state.catalog.conn().unwrap(), PASSWORD).unwrap();
+    let token = env.token("mediahub,autograph");
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let f = env
+        .upload(&token, "?object_key=clip.bin&autograph=true", "clip.bin", &data)
+        .await;
+    let file_id = f["id"].as_str().unwrap().to_string();
+    let app = env.service().await;
+    let api = |uri: String| {
+        TestRequest::get()
+            .uri(&uri)
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .to_request()
+    };
+    let v = json_body(
+        test::call_service(
+            &app,
+            api(format!(
+                "/v1/files/downloads/?file_id={file_id}&autograph_tag=cust-4711"
+            )),
+        )
+        .await,
+    )
+    .await;
+    let link = v["download"]["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("http://localhost:8080")
+        .unwrap()
+        .to_string();
+    let res = test::call_service(
+        &app,
+        TestRequest::get()
+            .uri(&link)
+            .peer_addr("192.0.2.44:4000".parse().unwrap())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let copy = test::read_body(res).await.to_vec();
+    assert!(copy.len() > data.len(), "a marked copy");
+    env.state.audit.flush();
+
+    let (session, csrf) = log_in(&app).await;
+    let (status, page, _) = view(&app, &session, "/admin/backtraces").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("id=\"backtrace-form\"") && page.contains("aria-current=\"page\""),
+        "{page}"
+    );
+
+    // The marked copy: found, with the tag, the link as issued and its download.
+    let (status, _, location) = submit_multipart(
+        &app,
+        &session,
+        "/admin/backtraces",
+        &[("csrf", &csrf)],
+        "leak.bin",
+        &copy,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let found_id = location
+        .strip_prefix("/admin/backtraces/")
+        .and_then(|l| l.strip_suffix("?done=traced"))
+        .unwrap()
+        .to_string();
+    let row = filegate::catalog::autograph::backtrace(&env.state.catalog.conn().unwrap(), &found_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.outcome.as_str(), "found");
+    assert_eq!(row.app_id, None, "the console is no application");
+    assert_eq!(
+        (row.name.as_deref(), row.size, row.sha256.as_str()),
+        (Some("leak.bin"), copy.len() as u64, sha256_hex(&copy).as_str())
+    );
+    // The API answers the same backtrace.
+    let v = json_body(test::call_service(&app, api(format!("/v1/backtraces/{found_id}"))).await).await;
+    let b = &v["backtrace"];
+    assert_eq!(
+        (b["result"].as_str(), b["tag"].as_str()),
+        (Some("found"), Some("cust-4711"))
+    );
+    let mark_id = b["mark_id"].as_str().unwrap().to_string();
+    assert_eq!(b["downloads"][0]["client"], "192.0.2.44");
+    let (status, page, _) = view(&app, &session, &location).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("id=\"notice\""), "{page}");
+    assert!(page.contains("data-result=\"found\""), "{page}");
+    assert!(page.contains("cust-4711") && page.contains(&mark_id), "{page}");
+    assert!(
+        page.contains(&format!("href=\"/admin/files/{file_id}\">clip.bin</a>")),
+        "the file, linked to its page: {page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "data-client=\"192.0.2.44\" data-bytes=\"{}\"",
+            copy.len()
+        )),
+        "the download, with the bytes it got: {page}"
+    );
+    assert!(page.contains("class=\"ok\">200<"), "{page}");
+    assert!(!page.contains("id=\"forged\""));
+
+    // The original: no mark.
+    env.clock.advance_secs(1);
+    let (status, _, location) = submit_multipart(
+        &app,
+        &session,
+        "/admin/backtraces",
+        &[("csrf", &csrf)],
+        "original.bin",
+        &data,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page, _) = view(&app, &session, &location).await;
+    assert!(
+        page.contains("data-result=\"no_mark\"") && !page.contains("id=\"found-0\""),
+        "{page}"
+    );
+    let unmarked_id = location
+        .split('/')
+        .nth(3)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // A forged mark: listed as a claim, nothing of it as fact.
+    env.clock.advance_secs(1);
+    let forged = forge(&copy, "evil-4711");
+    let (status, _, location) = submit_multipart(
+        &app,
+        &session,
+        "/admin/backtraces",
+        &[("csrf", &csrf)],
+        "forged.bin",
+        &forged,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page, _) = view(&app, &session, &location).await;
+    assert!(
+        page.contains("data-result=\"forged_mark\"") && page.contains("id=\"forged\""),
+        "{page}"
+    );
+    assert!(page.contains("evil-4711") && !page.contains("id=\"found-0\""));
+    assert!(!page.contains(&format!("href=\"/admin/files/{file_id}\"")));
+    let forged_id = location
+        .split('/')
+        .nth(3)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // The API's refusals, shown readably; nothing is recorded.
+    for (fields, name, body, reason, status) in [
+        (
+            vec![("colour", "red")],
+            "x.bin",
+            b"x".to_vec(),
+            "unknown_parameter",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            vec![],
+            "big.bin",
+            vec![0u8; 70 * 1024],
+            "upload_too_large",
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ] {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend(fields);
+        let (got, page, _) = submit_multipart(&app, &session, "/admin/backtraces", &all, name, &body).await;
+        assert_eq!(got, status, "{reason}: {page}");
+        assert!(
+            page.contains(reason) && page.contains("id=\"backtrace-form\""),
+            "{reason}: {page}"
+        );
+    }
+    // Without a session: to the login page, nothing read.
+    let (ct, body) = multipart_form(&[("csrf", &csrf)], "leak.bin", &copy);
+    let res = test::call_service(
+        &app,
+        TestRequest::post()
+            .uri("/admin/backtraces")
+            .insert_header(("Content-Type", ct))
+            .set_payload(body)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let count = || -> i64 {
+        env.state
+            .catalog
+            .conn()
+            .unwrap()
+            .query_row("SELECT count(*) FROM backtraces", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(), 3);
+
+    // The list: newest first, filtered by result, each row opens its backtrace.
+    let (_, page, _) = view(&app, &session, "/admin/backtraces").await;
+    assert_eq!(
+        row_ids(&page),
+        vec![forged_id.clone(), unmarked_id.clone(), found_id.clone()]
+    );
+    assert!(page.contains(&format!("href=\"/admin/backtraces/{found_id}\"")));
+    let (_, page, _) = view(&app, &session, "/admin/backtraces?result=found").await;
+    assert_eq!(row_ids(&page), vec![found_id.clone()]);
+    assert!(page.contains("cust-4711") && page.contains(&file_id), "{page}");
+    let (status, _, _) = view(&app, &session, "/admin/backtraces/not-an-id").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = view(&app, &session, "/admin/backtraces/6b08f0fb1333542cfa08a2b5").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Paging, 50 a page.
+    {
+        let c = env.state.catalog.conn().unwrap();
+        for i in 0..55 {
+            filegate::catalog::autograph::insert_backtrace(
+                &c,
+                &filegate::catalog::autograph::Backtrace {
+                    id: format!("6a000000{i:016x}"),
+                    app_id: None,
+                    created_at: NOW_MS - 1000 - i,
+                    name: Some(format!("old-{i}.bin")),
+                    size: 1,
+                    sha256: "00".into(),
+                    outcome: filegate::catalog::autograph::Outcome::NoMark,
+                    marks: Vec::new(),
+                },
+            )
+            .unwrap();
+        }
+    }
+    let (_, page, _) = view(&app, &session, "/admin/backtraces").await;
+    assert_eq!(row_ids(&page).len(), 50);
+    assert!(
+        page.contains("1–50 of 58") && page.contains("/admin/backtraces?start=50"),
+        "{page}"
+    );
+    let (_, page, _) = view(&app, &session, "/admin/backtraces?start=50").await;
+    assert_eq!(row_ids(&page).len(), 8);
+    let (_, page, _) = view(&app, &session, "/admin/backtraces?result=no_mark&start=50").await;
+    assert_eq!(row_ids(&page).len(), 6);
+
+    // The file deleted: the backtrace still names it, its tag and its downloads.
+    let res = test::call_service(
+        &app,
+        TestRequest::delete()
+            .uri(&format!("/v1/files/{file_id}"))
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .to_request(),
+    )
+    .await;
+    assert!(res.status().is_success());
+    let (_, page, _) = view(&app, &session, &format!("/admin/backtraces/{found_id}")).await;
+    assert!(
+        page.contains("(deleted or expired)")
+            && page.contains("cust-4711")
+            && page.contains("data-client=\"192.0.2.44\"")
+            && !page.contains(&format!("href=\"/admin/files/{file_id}\"")),
+        "{page}"
+    );
 }

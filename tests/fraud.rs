@@ -220,6 +220,115 @@ async fn each_anti_fraud_refusal_has_its_reason() {
     }
 }
 
+/// Each refusal a browser can meet says why in words of its own, not "not valid".
+#[actix_web::test]
+async fn browsers_are_told_why_a_link_is_refused() {
+    let fx = fixture().await;
+    fx.import(List::Blocklist, "manual", "203.0.113.0/24\n");
+    fx.import(List::Anonymizers, "tor", "198.51.100.66\n");
+    let guarded = fx.link("anti_fraud=true").await;
+    assert_eq!(fx.get(&guarded, "192.0.2.10", &[]).await.0, 200, "first client");
+    let bound = fx.link("ip=192.0.2.7").await;
+    let plain = fx.link("").await;
+    let (token, name) = plain.trim_start_matches("/d/").split_once('/').unwrap();
+    let flipped = if token.ends_with('A') { 'B' } else { 'A' };
+    let tampered = format!("/d/{}{flipped}/{name}", &token[..token.len() - 1]);
+
+    let page = |link: String, peer: &'static str, headers: Vec<(&'static str, &'static str)>| {
+        let mut req = TestRequest::get()
+            .uri(&link)
+            .peer_addr(format!("{peer}:4000").parse().unwrap())
+            .insert_header(("Accept", "text/html,application/xhtml+xml,*/*;q=0.8"));
+        for h in headers {
+            req = req.insert_header(h);
+        }
+        req
+    };
+    let cases = [
+        (
+            page(guarded.clone(), "203.0.113.9", vec![]),
+            "blocked_ip",
+            403,
+            "are blocked",
+        ),
+        (
+            page(guarded.clone(), "198.51.100.66", vec![]),
+            "anonymizer",
+            403,
+            "anonymizing service",
+        ),
+        (
+            page(guarded.clone(), "192.0.2.10", vec![("Via", "1.1 squid")]),
+            "proxy_detected",
+            403,
+            "through a proxy",
+        ),
+        (
+            page(guarded.clone(), "192.0.2.11", vec![]),
+            "link_shared",
+            403,
+            "already in use",
+        ),
+        (
+            page(bound.clone(), "192.0.2.8", vec![]),
+            "ip_not_allowed",
+            403,
+            "bound to another",
+        ),
+        (
+            page(tampered.clone(), "192.0.2.10", vec![]),
+            "invalid_signature",
+            403,
+            "was altered",
+        ),
+    ];
+    for (req, reason, status, words) in cases {
+        let (s, body) = fx.call(req).await;
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(s.as_u16(), status, "{reason}: {body}");
+        let sentence = filegate::delivery::serve::explain(reason);
+        assert!(sentence.contains(words), "{reason}: {sentence}");
+        assert!(
+            body.contains("<h1>") && body.contains(sentence),
+            "{reason}: {body}"
+        );
+        if reason != "invalid_signature" {
+            assert!(!body.contains("not valid"), "{reason}: {body}");
+        }
+        assert!(!body.contains("cannot be used."), "{reason}: the fallback");
+    }
+    // Programs still get the JSON with the reason.
+    assert_eq!(
+        fx.get(&guarded, "198.51.100.66", &[]).await,
+        (403, "anonymizer".into())
+    );
+
+    // Revoked, then deleted.
+    let (s, _) = fx
+        .call(
+            TestRequest::post()
+                .uri(&format!("/v1/files/{}/revoke", fx.id))
+                .insert_header(("Authorization", format!("Bearer {}", fx.token))),
+        )
+        .await;
+    assert!(s.is_success(), "{s}");
+    let (s, body) = fx.call(page(plain.clone(), "192.0.2.10", vec![])).await;
+    assert_eq!(s, StatusCode::GONE);
+    assert!(String::from_utf8_lossy(&body).contains("has been revoked"));
+    let fresh = fx.link("").await;
+    let (s, _) = fx
+        .call(
+            TestRequest::delete()
+                .uri(&format!("/v1/files/{}", fx.id))
+                .insert_header(("Authorization", format!("Bearer {}", fx.token))),
+        )
+        .await;
+    assert!(s.is_success(), "{s}");
+    let (s, body) = fx.call(page(fresh, "192.0.2.10", vec![])).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(String::from_utf8_lossy(&body).contains("no longer exists"));
+}
+
 #[actix_web::test]
 async fn deny_blocklisted_always_covers_every_link() {
     let fx = fixture_with(|c| c.fraud.deny_blocklisted_always = true).await;

@@ -14,22 +14,15 @@ use crate::state::AppState;
 
 const PAGE: u64 = 100;
 
-/// The refusal reasons of link delivery (README, "The links"), offered by the filter.
-const REASONS: &[&str] = &[
-    "anonymizer",
-    "blocked_ip",
-    "file_missing",
-    "file_not_found",
-    "invalid_signature",
-    "ip_not_allowed",
-    "job_failed",
-    "job_not_finished",
-    "link_expired",
-    "link_revoked",
-    "link_shared",
-    "proxy_detected",
-    "too_many_parallel_downloads",
-];
+/// The refusal reasons of link delivery, offered by the filter (sorted).
+fn reasons() -> Vec<String> {
+    let mut r: Vec<String> = crate::delivery::serve::REFUSALS
+        .iter()
+        .map(|(r, _)| r.to_string())
+        .collect();
+    r.sort();
+    r
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/audit", web::get().to(page))
@@ -155,7 +148,7 @@ async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
             })
             .collect(),
         filters: f,
-        reasons: REASONS.iter().map(|r| r.to_string()).collect(),
+        reasons: reasons(),
         error,
     };
     html(status, views::audit(&chrome(&s, "audit"), &v))

@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 mod audit;
+mod backtraces;
 mod files;
 mod fraud;
 mod ops;
@@ -39,7 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(files::configure)
         .configure(ops::configure)
         .configure(fraud::configure)
-        .configure(audit::configure);
+        .configure(audit::configure)
+        .configure(backtraces::configure);
 }
 
 /// Security headers for every console page.
@@ -197,6 +199,7 @@ fn notice(req: &HttpRequest) -> Option<String> {
             "added" => "Ranges added.",
             "entry_removed" => "Range removed.",
             "source_removed" => "Source removed.",
+            "traced" => "The copy was scanned and the backtrace recorded; the copy itself was not kept.",
             _ => return None,
         }
         .to_string(),

@@ -18,12 +18,14 @@ use sha2::{Digest, Sha256};
 use super::audit::download_json;
 use super::base_url;
 use super::files::file_link;
-use super::multipart::{self, Form, IDLE_TIMEOUT};
+use super::multipart::{self, FilePart, Form, IDLE_TIMEOUT};
 use super::params::{Params, LIST};
 use super::render::Rendering;
 use crate::auth::{authenticate, Scope};
 use crate::autograph::scan::Scanner;
-use crate::catalog::autograph::{self as table, Backtrace, FoundMark, Outcome};
+use crate::autograph::MarkId;
+use crate::catalog::audit::DownloadRow;
+use crate::catalog::autograph::{self as table, Backtrace, FoundMark, LinkRow, Outcome};
 use crate::catalog::{self, audit};
 use crate::error::ApiError;
 use crate::ids;
@@ -60,8 +62,27 @@ async fn create_inner(
     let max = state.config.storage.max_upload_size;
     multipart::check_length(req, max)?;
     let (fields, part) = form.until_file().await?;
+    let b = trace_form_file(state, form, fields, part, Some(who.app_id.clone())).await?;
+    let base = base_url(req, &state.config);
+    let v = backtrace_json(state, b, &base).await?;
+    Ok(rendering.respond(StatusCode::CREATED, json!({ "backtrace": v })))
+}
+
+/// Streams a suspect copy's `file` part through the mark scanner, judges the marks and
+/// records the backtrace (durably, before it returns). The API's `POST /v1/backtraces/`
+/// and the console's backtrace form both trace through here, so they accept, refuse and
+/// conclude alike. `fields` are the text fields sent before `file` (checked like query
+/// parameters: none of their own); `app_id` is `None` for the console.
+pub async fn trace_form_file(
+    state: &AppState,
+    form: &mut Form,
+    fields: Vec<(String, String)>,
+    part: Option<FilePart>,
+    app_id: Option<String>,
+) -> Result<Backtrace, ApiError> {
     Params::from_pairs(fields, &[])?;
     let part = part.ok_or_else(|| ApiError::invalid("missing_file", multipart::FILE_FIELD))?;
+    let max = state.config.storage.max_upload_size;
     let name = part.filename.clone();
 
     let mut field = part.field;
@@ -124,7 +145,7 @@ async fn create_inner(
     let now = state.clock.now_ms();
     let b = Backtrace {
         id: ids::new_id(now.div_euclid(1000)),
-        app_id: Some(who.app_id.clone()),
+        app_id,
         created_at: now,
         name,
         size,
@@ -146,9 +167,7 @@ async fn create_inner(
         size,
         "backtrace"
     );
-    let base = base_url(req, &state.config);
-    let v = backtrace_json(state, b, &base).await?;
-    Ok(rendering.respond(StatusCode::CREATED, json!({ "backtrace": v })))
+    Ok(b)
 }
 
 pub async fn get(
@@ -161,13 +180,7 @@ pub async fn get(
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::Autograph)?;
-    let id = path.into_inner();
-    if !ids::is_id(&id) {
-        return Err(ApiError::not_found("backtrace"));
-    }
-    let b = state
-        .catalog
-        .call(move |c| Ok(table::backtrace(c, &id)?))
+    let b = load(&state, &path.into_inner())
         .await?
         .ok_or_else(|| ApiError::not_found("backtrace"))?;
     let base = base_url(&req, &state.config);
@@ -193,18 +206,7 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         Some(r) => Some(Outcome::parse(r).ok_or_else(|| ApiError::invalid("invalid_result", "result"))?),
     };
     let (start, limit) = (paging.start, paging.limit);
-    let (rows, total) = state
-        .catalog
-        .call(move |c| {
-            Ok(table::list_backtraces(
-                c,
-                result,
-                paging.direction > 0,
-                start,
-                limit,
-            )?)
-        })
-        .await?;
+    let (rows, total) = page(&state, result, paging.direction > 0, start, limit).await?;
     let base = base_url(&req, &state.config);
     let items: Vec<Value> = rows.iter().map(|b| summary_json(b, &base)).collect();
     Ok(rendering.ok(json!({
@@ -244,33 +246,69 @@ fn summary_json(b: &Backtrace, base: &str) -> Value {
     })
 }
 
-/// The backtrace with, for each authentic mark, its link as issued and its downloads as
-/// the audit trail has them now.
-async fn backtrace_json(state: &AppState, b: Backtrace, base: &str) -> Result<Value, ApiError> {
-    let authentic: Vec<_> = b
-        .marks
-        .iter()
-        .filter(|m| m.authentic)
-        .map(|m| m.mark_id)
-        .collect();
-    let found = state
+/// A backtrace by id (`None` for an unknown or malformed id).
+pub async fn load(state: &AppState, id: &str) -> Result<Option<Backtrace>, ApiError> {
+    if !ids::is_id(id) {
+        return Ok(None);
+    }
+    let id = id.to_string();
+    state.catalog.call(move |c| Ok(table::backtrace(c, &id)?)).await
+}
+
+/// A page of backtraces (newest first unless `ascending`) and the total; `result` filters.
+pub async fn page(
+    state: &AppState,
+    result: Option<Outcome>,
+    ascending: bool,
+    start: u64,
+    limit: u64,
+) -> Result<(Vec<Backtrace>, u64), ApiError> {
+    state
+        .catalog
+        .call(move |c| Ok(table::list_backtraces(c, result, ascending, start, limit)?))
+        .await
+}
+
+/// An authentic mark traced back: the tagged link as issued (`None` when its row is
+/// gone or was never written) and every download of it in the audit trail now.
+#[derive(Debug, Clone, Default)]
+pub struct Traced {
+    pub link: Option<LinkRow>,
+    pub downloads: Vec<DownloadRow>,
+}
+
+/// For each mark of `b`, in order: `Some` traced link for an authentic mark, `None` for
+/// a forged one (a forgery is never looked up as fact).
+pub async fn trace_marks(state: &AppState, b: &Backtrace) -> Result<Vec<Option<Traced>>, ApiError> {
+    let wanted: Vec<Option<MarkId>> = b.marks.iter().map(|m| m.authentic.then_some(m.mark_id)).collect();
+    state
         .catalog
         .call(move |c| {
-            let mut out = Vec::with_capacity(authentic.len());
-            for id in authentic {
-                out.push((table::link(c, &id)?, audit::by_link(c, &id, MAX_DOWNLOADS)?));
+            let mut out = Vec::with_capacity(wanted.len());
+            for id in wanted {
+                out.push(match id {
+                    Some(id) => Some(Traced {
+                        link: table::link(c, &id)?,
+                        downloads: audit::by_link(c, &id, MAX_DOWNLOADS)?,
+                    }),
+                    None => None,
+                });
             }
             Ok(out)
         })
-        .await?;
-    let mut found = found.into_iter();
+        .await
+}
+
+/// The backtrace with, for each authentic mark, its link as issued and its downloads as
+/// the audit trail has them now.
+async fn backtrace_json(state: &AppState, b: Backtrace, base: &str) -> Result<Value, ApiError> {
+    let traced = trace_marks(state, &b).await?;
     let mut marks = Vec::with_capacity(b.marks.len());
     let mut first: Option<Value> = None;
-    for m in &b.marks {
+    for (m, t) in b.marks.iter().zip(traced) {
         let mut v = mark_json(m, base);
-        if m.authentic {
-            let (link, downloads) = found.next().unwrap_or_default();
-            v["link"] = match link {
+        if let Some(t) = t {
+            v["link"] = match t.link {
                 Some(l) => json!({
                     "client_id": l.app_id,
                     "issued_at": l.issued_at,
@@ -278,7 +316,7 @@ async fn backtrace_json(state: &AppState, b: Backtrace, base: &str) -> Result<Va
                 }),
                 None => Value::Null,
             };
-            v["downloads"] = Value::Array(downloads.iter().map(|d| download_json(d, base)).collect());
+            v["downloads"] = Value::Array(t.downloads.iter().map(|d| download_json(d, base)).collect());
             if first.is_none() {
                 first = Some(v.clone());
             }

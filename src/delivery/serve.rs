@@ -66,6 +66,37 @@ pub async fn deliver(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
     }
 }
 
+/// Every refusal reason that serving a link can answer (here, in `policy`, `source`,
+/// `links` and `jobs::download_gate`), with the sentence its HTML page shows a person.
+pub const REFUSALS: &[(&str, &str)] = &[
+    ("invalid_signature", "This download link is not valid: it is incomplete or was altered, or the key it was signed with has been retired."),
+    ("link_expired", "This download link has expired. Ask for a new one."),
+    ("link_revoked", "This download link has been revoked. Ask for a new one."),
+    ("method_not_signed", "This link only allows checking the file (HEAD requests), not downloading it."),
+    ("ip_not_allowed", "This download link is bound to another network address."),
+    ("blocked_ip", "Downloads from your network address are blocked."),
+    ("anonymizer", "This link cannot be used through an anonymizing service such as Tor or a VPN. Connect directly and try again."),
+    ("proxy_detected", "This link cannot be used through a proxy. Connect directly and try again."),
+    ("link_shared", "This download link is already in use by another network address."),
+    ("too_many_parallel_downloads", "Too many downloads of this link are running. Try again later."),
+    ("file_not_found", "The file behind this link no longer exists."),
+    ("item_not_found", "The archive entry behind this link no longer exists."),
+    ("file_missing", "The file behind this link is damaged or missing on the server. Tell the people who sent you the link."),
+    ("job_not_finished", "The file behind this link is not ready yet: the job producing it has not finished. Try again later."),
+    ("job_failed", "The file behind this link is not available: the job that produced it failed."),
+    ("precondition_failed", "The file is not the version your browser asked for (a conditional request failed). Reload to fetch it again."),
+    ("internal_error", "The server could not serve this file just now. Try again later."),
+];
+
+/// The sentence a browser is shown for a refusal `reason`.
+pub fn explain(reason: &str) -> &'static str {
+    REFUSALS
+        .iter()
+        .find(|(r, _)| *r == reason)
+        .map(|(_, text)| *text)
+        .unwrap_or("This download link cannot be used.")
+}
+
 /// A refusal never carries file bytes: JSON for programs, a short page for browsers.
 fn refusal(req: &HttpRequest, e: &ApiError) -> HttpResponse {
     let wants_html = req
@@ -77,15 +108,7 @@ fn refusal(req: &HttpRequest, e: &ApiError) -> HttpResponse {
         return actix_web::ResponseError::error_response(e);
     }
     let (status, _, message) = e.kind.parts();
-    let text = match e.reason.as_ref() {
-        "link_expired" => "This download link has expired. Ask for a new one.",
-        "link_revoked" => "This download link has been revoked.",
-        "ip_not_allowed" => "This download link is bound to another network address.",
-        "file_not_found" => "The file behind this link no longer exists.",
-        "link_shared" => "This download link is already in use by another network address.",
-        "too_many_parallel_downloads" => "Too many downloads of this link are running. Try again later.",
-        _ => "This download link is not valid.",
-    };
+    let text = explain(&e.reason);
     let page = filegate_templates::console::message(&message, text);
     let mut res = HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
@@ -450,4 +473,21 @@ fn read_range(file: Arc<File>, r: ByteRange, metrics: Arc<Metrics>) -> impl Stre
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_reason_has_its_own_sentence() {
+        for (i, (reason, text)) in REFUSALS.iter().enumerate() {
+            assert_eq!(explain(reason), *text);
+            assert!(
+                REFUSALS[..i].iter().all(|(r, t)| r != reason && t != text),
+                "{reason} is listed once, with a sentence of its own"
+            );
+        }
+        assert_eq!(explain("no_such_reason"), "This download link cannot be used.");
+    }
 }

@@ -2,6 +2,7 @@
 //! applications here; the other pages in the submodules, one per noun.
 
 pub mod audit;
+pub mod backtraces;
 pub mod files;
 pub mod fraud;
 pub mod ops;
@@ -29,6 +30,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("keys", "Signing keys", "/admin/keys"),
     ("fraud", "Anti-fraud", "/admin/fraud"),
     ("audit", "Audit trail", "/admin/audit"),
+    ("backtraces", "Backtraces", "/admin/backtraces"),
 ];
 
 pub fn page(title: &str, chrome: &Chrome, body: Markup) -> Markup {

@@ -53,6 +53,7 @@ async function makeLink(fileId, opts = {}) {
   expect((await page.inputValue('#link-file')) === fileId, 'link maker prefilled with the file');
   if (opts.streaming) await page.check('#link-streaming');
   if (opts.antiFraud) await page.check('#link-anti-fraud');
+  if (opts.tag) await page.fill('#link-tag', opts.tag);
   await page.selectOption('#link-valid', '3600');
   await page.click('#link-submit');
   await page.waitForSelector('#issued');
@@ -246,10 +247,119 @@ await check('remove a range again', async () => {
   expect((await text('[data-list=blocklist] [data-source=browser] h3')).includes('1 entries'), 'one left');
 });
 
+// AutoGraph: a copy downloaded through a tagged link made in the console traces back
+// to that link and its download on the backtraces page.
+const markedContent = `filegate AutoGraph browser test ${randomBytes(8).toString('hex')}\n`.repeat(500);
+const markedPath = join(work, 'marked original.txt');
+writeFileSync(markedPath, markedContent);
+const tag = 'customer-4711';
+let markedId = '';
+let copyPath = '';
+let copyLength = 0;
+let backtracePath = '';
+
+/// Remembers (across the navigation) that the script showed the form's progress bar.
+async function watchProgress(sel) {
+  await page.evaluate(sel => {
+    sessionStorage.removeItem('progress-shown');
+    const box = document.querySelector(sel);
+    new MutationObserver(() => {
+      if (!box.hidden) sessionStorage.setItem('progress-shown', '1');
+    }).observe(box, { attributes: true });
+  }, sel);
+}
+
+await check('upload with AutoGraph enabled; the file says so', async () => {
+  await page.goto(`${base}/admin/files`);
+  await page.fill('#upload-key', 'browser/marked.txt');
+  await page.check('#upload-autograph');
+  await page.setInputFiles('#upload-file', markedPath);
+  await page.click('#upload-submit');
+  await page.waitForURL(/\/admin\/files\/[0-9a-f]{24}\?done=uploaded$/);
+  markedId = page.url().match(/files\/([0-9a-f]{24})/)[1];
+  const autograph = await page.evaluate(() =>
+    [...document.querySelectorAll('#file-fields tr')]
+      .find(r => r.querySelector('th').textContent === 'autograph').querySelector('td').textContent);
+  expect(autograph === 'true', `autograph: ${autograph}`);
+  await page.goto(`${base}/admin/files`);
+  expect((await text(`#files tr[data-id="${markedId}"] .badge`)) === 'AutoGraph', 'badge in the list');
+  expect(!(await page.$(`#files tr[data-id="${fileId}"] .badge`)), 'no badge on a plain file');
+});
+
+await check('a tag on a file without AutoGraph shows the API refusal', async () => {
+  await page.goto(`${base}/admin/links?file_id=${fileId}`);
+  await page.fill('#link-tag', tag);
+  await page.click('#link-submit');
+  await page.waitForSelector('#error');
+  expect((await text('#error')).includes('autograph_not_enabled'), await text('#error'));
+  expect(!(await page.$('#issued')), 'no link issued');
+});
+
+await check('make a tagged link and download the copy', async () => {
+  const link = await makeLink(markedId, { tag });
+  expect((await text('#issued')).includes(`tagged "${tag}"`), await text('#issued'));
+  const got = await page.evaluate(async url => {
+    const r = await fetch(url);
+    return { status: r.status, bytes: Array.from(new Uint8Array(await r.arrayBuffer())) };
+  }, link);
+  expect(got.status === 200, `status ${got.status}`);
+  const copy = Buffer.from(got.bytes);
+  copyLength = copy.length;
+  expect(copyLength > markedContent.length, 'a marked copy is longer than the file');
+  expect(copy.subarray(0, markedContent.length).toString() === markedContent, 'the file, then its mark');
+  copyPath = join(work, 'found on the internet.txt');
+  writeFileSync(copyPath, copy);
+});
+
+await check('trace the copy on the backtraces page: the tag, the file and the download', async () => {
+  await page.goto(`${base}/admin`);
+  await page.click('nav >> text=Backtraces');
+  await page.waitForURL(`${base}/admin/backtraces`);
+  await page.setInputFiles('#backtrace-file', copyPath);
+  await watchProgress('#backtrace-progress');
+  await page.click('#backtrace-submit');
+  await page.waitForURL(/\/admin\/backtraces\/[0-9a-f]{24}\?done=traced$/);
+  expect(await page.evaluate(() => sessionStorage.getItem('progress-shown')) === '1', 'progress bar shown');
+  backtracePath = new URL(page.url()).pathname;
+  expect((await page.getAttribute('#backtrace-result', 'data-result')) === 'found', 'result found');
+  expect((await text('#found-0 .mark-tag')) === tag, `tag ${await text('#found-0 .mark-tag')}`);
+  expect((await page.getAttribute('#found-0 .mark-file a', 'href')) === `/admin/files/${markedId}`, 'file linked');
+  expect((await text('#suspect')).includes('found on the internet.txt'), 'the suspect copy named');
+  // The download is in the audit trail within a batch (10 ms here).
+  await eventually(backtracePath, '#found-0 tr[data-client="127.0.0.1"]');
+  const row = '#found-0 tr[data-client="127.0.0.1"]';
+  expect(Number(await page.getAttribute(row, 'data-bytes')) === copyLength, 'the bytes it got');
+  expect((await text(row)).includes('200'), await text(row));
+});
+
+await check('trace the original file: no mark', async () => {
+  await page.goto(`${base}/admin/backtraces`);
+  await page.setInputFiles('#backtrace-file', markedPath);
+  await page.click('#backtrace-submit');
+  await page.waitForURL(/\/admin\/backtraces\/[0-9a-f]{24}\?done=traced$/);
+  expect((await page.getAttribute('#backtrace-result', 'data-result')) === 'no_mark', 'no mark');
+  expect((await text('#backtrace-result')).includes('No mark'), await text('#backtrace-result'));
+  expect(!(await page.$('#found-0')), 'nothing found');
+});
+
+await check('past backtraces are listed newest first and open', async () => {
+  await page.goto(`${base}/admin/backtraces`);
+  const results = await page.$$eval('#backtraces tbody tr', rows => rows.map(r => r.dataset.result));
+  expect(results.join(',') === 'no_mark,found', results.join(','));
+  await page.selectOption('#bt-result', 'found');
+  await page.click('#backtrace-filter-submit');
+  await page.waitForURL(/result=found/);
+  expect((await page.$$('#backtraces tbody tr')).length === 1, 'filtered');
+  await page.click('#backtraces tbody tr a');
+  await page.waitForURL(`${base}${backtracePath}`);
+  expect((await text('#found-0 .mark-tag')) === tag, 'opened');
+});
+
 await check('every page is readable at 320 px without horizontal scrolling', async () => {
   await page.setViewportSize({ width: 320, height: 640 });
   const paths = ['/admin', '/admin/files', `/admin/files/${fileId}`, '/admin/links', '/admin/apps',
-    '/admin/pipelines', '/admin/jobs', '/admin/keys', '/admin/fraud?ip=127.0.0.1', '/admin/audit'];
+    '/admin/pipelines', '/admin/jobs', '/admin/keys', '/admin/fraud?ip=127.0.0.1', '/admin/audit',
+    '/admin/backtraces', backtracePath];
   for (const path of paths) {
     await page.goto(`${base}${path}`);
     const w = await page.evaluate(() => document.documentElement.scrollWidth);
@@ -263,7 +373,8 @@ await check('every page is readable at 320 px without horizontal scrolling', asy
 
 await check('every input of every page has a label', async () => {
   for (const path of ['/admin', '/admin/files', `/admin/files/${fileId}`, '/admin/links', '/admin/apps',
-    '/admin/pipelines', '/admin/jobs', '/admin/keys', '/admin/fraud', '/admin/audit']) {
+    '/admin/pipelines', '/admin/jobs', '/admin/keys', '/admin/fraud', '/admin/audit', '/admin/backtraces',
+    backtracePath]) {
     await page.goto(`${base}${path}`);
     const unlabelled = await page.evaluate(() =>
       [...document.querySelectorAll('input:not([type=hidden]),select,textarea')]

@@ -311,3 +311,29 @@ pub fn tool(name: &str) -> bool {
     }
     found
 }
+
+/// Where `needle` first occurs in `hay`.
+pub fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The AutoGraph mark in a copy: from its magic to its `;`.
+pub fn mark_of(copy: &[u8]) -> &[u8] {
+    let at = find_bytes(copy, filegate::autograph::MAGIC).expect("the copy carries a mark");
+    let end = at + copy[at..].iter().position(|&b| b == b';').unwrap() + 1;
+    &copy[at..end]
+}
+
+/// The copy with its mark's tag replaced by `tag` (same length), the MAC left as it was:
+/// a forged mark.
+pub fn forge(copy: &[u8], tag: &str) -> Vec<u8> {
+    use base64::Engine;
+    let mark = mark_of(copy);
+    let at = find_bytes(copy, mark).unwrap();
+    let colon = mark.iter().rposition(|&b| b == b':').unwrap();
+    let forged_tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag);
+    assert_eq!(forged_tag.len(), mark.len() - colon - 2, "same length");
+    let mut out = copy.to_vec();
+    out[at + colon + 1..at + mark.len() - 1].copy_from_slice(forged_tag.as_bytes());
+    out
+}

@@ -140,10 +140,10 @@ pub fn files(chrome: &Chrome, v: &FilesView) -> Markup {
                     input #upload-file type="file" name="file" required;
                 }
                 p { button #upload-submit type="submit" { "Upload" } }
-                div #upload-progress hidden {
+                div.upload-progress #upload-progress hidden {
                     label for="upload-bar" { "Uploading" }
                     progress #upload-bar max="100" value="0" {}
-                    span #upload-status aria-live="polite" {}
+                    span.upload-status #upload-status aria-live="polite" {}
                 }
             }
         },
