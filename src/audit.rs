@@ -201,10 +201,6 @@ fn writer(
             continue;
         }
         match deadline {
-            // A row queued while the last batch was being written found the batch still
-            // counted in `queued`, so it did not wake the writer: take it now rather than
-            // sleep on it until `batch` more rows arrive.
-            None if queued.load(Ordering::Acquire) > 0 => std::thread::yield_now(),
             None => std::thread::park(),
             Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),
         }
