@@ -26,6 +26,10 @@ pub enum ErrorKind {
     PreconditionFailed,
     InsufficientStorage,
     MethodNotAllowed,
+    /// A request body that came too slowly (`server.body_timeout`).
+    RequestTimeout,
+    /// A request head over `server.max_header_bytes`.
+    HeadersTooLarge,
     Internal,
 }
 
@@ -74,6 +78,16 @@ impl ErrorKind {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "0x0230010",
                 "Method Not Allowed".into(),
+            ),
+            RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "0x0230012",
+                "Request Timeout".into(),
+            ),
+            HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "0x0230013",
+                "Request Header Fields Too Large".into(),
             ),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -17,6 +17,7 @@ pub mod files;
 pub mod fraud;
 pub mod ids;
 pub mod jobs;
+pub mod limits;
 pub mod links;
 pub mod logging;
 pub mod maintenance;
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             // One root scope so that every route, in the binary and in tests, is observed
             // (log line, metrics) by the same middleware.
             web::scope("")
+                .wrap(from_fn(limits::guard))
                 .wrap(from_fn(logging::observe))
                 .route("/healthz", web::get().to(api::health::healthz))
                 .route("/metrics", web::get().to(api::health::metrics))
