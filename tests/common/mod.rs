@@ -276,3 +276,14 @@ pub fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
     filegate::ids::hex(&sha2::Sha256::digest(b))
 }
+
+/// True when the long variants of the adversarial suite should run
+/// (`FILEGATE_LONG_TESTS=1`): more rounds, more cases, longer load.
+pub fn long_tests() -> bool {
+    std::env::var("FILEGATE_LONG_TESTS").is_ok_and(|v| v == "1" || v == "true")
+}
+
+/// True in CI (`CI=true`), where a test must not skip for want of a tool or privilege.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
