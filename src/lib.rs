@@ -15,6 +15,8 @@ pub mod delivery;
 pub mod error;
 pub mod files;
 pub mod fraud;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod ids;
 pub mod jobs;
 pub mod limits;
