@@ -79,11 +79,7 @@ impl ErrorKind {
                 "0x0230010",
                 "Method Not Allowed".into(),
             ),
-            RequestTimeout => (
-                StatusCode::REQUEST_TIMEOUT,
-                "0x0230012",
-                "Request Timeout".into(),
-            ),
+            RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "0x0230012", "Request Timeout".into()),
             HeadersTooLarge => (
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "0x0230013",

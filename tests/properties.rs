@@ -84,7 +84,11 @@ fn claims() -> impl Strategy<Value = LinkClaims> {
                     anti_fraud,
                     max_parallel_downloads: max,
                     app_id: app,
-                    method: if head { MethodClass::HeadOnly } else { MethodClass::Get },
+                    method: if head {
+                        MethodClass::HeadOnly
+                    } else {
+                        MethodClass::Get
+                    },
                 }
             },
         )
