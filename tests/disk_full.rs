@@ -46,8 +46,12 @@ fn upload(s: &Server, tok: &str, path: &Path, key: &str) -> (u16, Value) {
 
 fn rows(data: &Path) -> (i64, i64) {
     let c = rusqlite::Connection::open(data.join("catalog.sqlite3")).unwrap();
-    let files = c.query_row("SELECT count(*) FROM files", [], |r| r.get(0)).unwrap();
-    let blobs = c.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0)).unwrap();
+    let files = c
+        .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
+        .unwrap();
+    let blobs = c
+        .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+        .unwrap();
     (files, blobs)
 }
 
@@ -148,7 +152,10 @@ fn a_full_disk_answers_507_keeps_nothing_partial_and_keeps_serving_downloads() {
         let up = json(&body)["upload"].clone();
         let (code, body) = curl(&[
             "-F",
-            &field("upload_token", up["form_post_params"]["upload_token"].as_str().unwrap()),
+            &field(
+                "upload_token",
+                up["form_post_params"]["upload_token"].as_str().unwrap(),
+            ),
             "-F",
             &format!("file=@{}", path.display()),
             up["form_post_url"].as_str().unwrap(),
@@ -156,12 +163,20 @@ fn a_full_disk_answers_507_keeps_nothing_partial_and_keeps_serving_downloads() {
         assert_eq!(code, 507, "chunk post on a full disk: {body}");
         assert_eq!(reason(&json(&body)), "insufficient_storage");
     } else {
-        assert_eq!((code, reason(&json(&body))), (507, "insufficient_storage"), "{body}");
+        assert_eq!(
+            (code, reason(&json(&body))),
+            (507, "insufficient_storage"),
+            "{body}"
+        );
     }
     assert_nothing_partial(&data, stored.len(), "on a full disk");
     let got = files.path().join("got");
     for (id, sha) in &stored {
-        assert_eq!(&download(&s, &tok, id, &got), sha, "download of {id} on a full disk");
+        assert_eq!(
+            &download(&s, &tok, id, &got),
+            sha,
+            "download of {id} on a full disk"
+        );
     }
     let (code, _) = curl(&[&s.url("/healthz")]);
     assert_eq!(code, 200);
@@ -172,7 +187,11 @@ fn a_full_disk_answers_507_keeps_nothing_partial_and_keeps_serving_downloads() {
     assert_eq!(code, 201, "after freeing space: {v}");
     let (big, big_sha) = random_file(files.path(), "big", 2 << 20);
     let (code, v) = upload(&s, &tok, &big, "big");
-    assert_eq!((code, reason(&v)), (507, "insufficient_storage"), "still no room for 2 MiB: {v}");
+    assert_eq!(
+        (code, reason(&v)),
+        (507, "insufficient_storage"),
+        "still no room for 2 MiB: {v}"
+    );
     let (victim, _) = stored.remove(0);
     let (code, body) = curl(&[
         "-X",
@@ -181,7 +200,10 @@ fn a_full_disk_answers_507_keeps_nothing_partial_and_keeps_serving_downloads() {
         &format!("Authorization: Bearer {tok}"),
         &s.url(&format!("/v1/files/{victim}")),
     ]);
-    assert!(code == 200 || code == 204, "delete on a nearly full disk: {code} {body}");
+    assert!(
+        code == 200 || code == 204,
+        "delete on a nearly full disk: {code} {body}"
+    );
     let (code, v) = upload(&s, &tok, &big, "big");
     assert_eq!(code, 201, "after deleting a file: {v}");
     assert_eq!(v["upload"]["file"]["sha256"], big_sha.as_str());

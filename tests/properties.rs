@@ -49,7 +49,20 @@ fn ip() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
         any::<u32>().prop_map(|n| IpAddr::V4(Ipv4Addr::from(n))),
         any::<u128>().prop_map(|n| IpAddr::V6(Ipv6Addr::from(n))),
+        // IPv4-mapped IPv6 (`::ffff:a.b.c.d`), which must come out as the IPv4 address.
+        any::<u32>().prop_map(|n| IpAddr::V6(Ipv4Addr::from(n).to_ipv6_mapped())),
     ]
+}
+
+/// Controls and bidirectional overrides: never in a name we show.
+fn spoofing_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Strings that mix path pieces with what must never pass: C0 and C1 controls, DEL,
+/// bidirectional overrides, separators and dots (`any::<String>()` has no controls).
+fn hostile_text() -> impl Strategy<Value = String> {
+    r"[a-zé./\\:\x00-\x1f\x7f\u{80}-\u{9f}\u{202a}-\u{202e}\u{2066}-\u{2069}]{0,24}"
 }
 
 /// Any claims the format can carry.
@@ -187,7 +200,7 @@ proptest! {
     }
 
     #[test]
-    fn content_disposition_never_breaks_out_of_its_header(name in any::<String>(), inline in any::<bool>()) {
+    fn content_disposition_never_breaks_out_of_its_header(name in prop_oneof![any::<String>(), hostile_text()], inline in any::<bool>()) {
         let d = if inline { Disposition::Inline } else { Disposition::Attachment };
         let v = content_disposition(d, &name);
         prop_assert!(!v.contains('\r') && !v.contains('\n'), "{:?}", v);
@@ -207,7 +220,7 @@ proptest! {
     }
 
     #[test]
-    fn the_ip_parameter_never_panics_and_its_answers_are_fixed_points(s in any::<String>()) {
+    fn the_ip_parameter_never_panics_and_its_answers_are_fixed_points(s in prop_oneof![any::<String>(), "[0-9a-fA-F:.]{0,45}", ip().prop_map(|a| a.to_string())]) {
         if let Ok(ip) = parse_ip(&s) {
             prop_assert_eq!(parse_ip(&ip.to_string()).unwrap(), ip);
             prop_assert_eq!(client::canonical(ip), ip);
@@ -310,7 +323,7 @@ proptest! {
     }
 
     #[test]
-    fn object_keys_accepted_are_relative_and_clean(key in any::<String>()) {
+    fn object_keys_accepted_are_relative_and_clean(key in prop_oneof![any::<String>(), hostile_text()]) {
         if object_key::validate(&key).is_ok() {
             prop_assert!(!key.is_empty() && key.len() <= object_key::MAX_LEN);
             prop_assert!(!key.starts_with('/') && !key.starts_with('\\'));
@@ -328,13 +341,13 @@ proptest! {
     }
 
     #[test]
-    fn archive_names_clean_to_a_fixed_point(raw in any::<String>()) {
+    fn archive_names_clean_to_a_fixed_point(raw in prop_oneof![any::<String>(), hostile_text()]) {
         if let Some(n) = names::clean(&raw) {
             prop_assert_eq!(names::clean(&n), Some(n.clone()));
             prop_assert!(!n.is_empty() && n.len() <= names::MAX_NAME_BYTES);
             prop_assert!(!n.starts_with('/') && !n.contains('\\') && !n.contains("//"));
             prop_assert!(!n.split('/').any(|c| c == ".." || c == "." || c.is_empty()));
-            prop_assert!(!n.chars().any(char::is_control));
+            prop_assert!(!n.chars().any(spoofing_char), "{:?}", n);
         }
     }
 
