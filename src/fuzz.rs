@@ -16,8 +16,11 @@ use crate::delivery::range::{self, RangeAnswer};
 use crate::fraud::client;
 use crate::links::{self, Disposition, KeyRing, LinkClaims, MethodClass, SigningKey};
 
+/// A fuzz target: arbitrary bytes in, a panic when an invariant breaks.
+pub type Target = fn(&[u8]);
+
 /// The targets, by the name of their directory under `fuzz/corpus/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("link_verify", link_verify),
     ("signed_url", signed_url),
     ("range", range),
