@@ -126,7 +126,7 @@ pub struct ServerConfig {
     pub shutdown_grace: u64,
     /// Seconds a client has to send a request's head (line and headers); then 408.
     pub request_timeout: u64,
-    /// Seconds an idle keep-alive connection stays open.
+    /// Seconds an idle keep-alive connection stays open; 0 = no keep-alive.
     pub keep_alive: u64,
     /// Seconds of waiting for a request body after which it must have brought at least
     /// `body_min_rate` bytes per second (else 408 and the connection is closed).
