@@ -575,6 +575,35 @@ mod tests {
     }
 
     #[test]
+    fn client_limits_are_read_and_bad_values_are_named() {
+        let c = load(
+            Some("[server]\nrequest_timeout = 2\nbody_timeout = 10\nbody_min_rate = 100\n"),
+            &[("FILEGATE_SERVER__MAX_HEADER_BYTES", "16384")],
+            Overrides::default(),
+        )
+        .unwrap();
+        let s = &c.server;
+        assert_eq!(
+            (
+                s.request_timeout,
+                s.keep_alive,
+                s.body_timeout,
+                s.body_min_rate,
+                s.max_header_bytes
+            ),
+            (2, 5, 10, 100, 16384)
+        );
+        for (env, key) in [
+            ("FILEGATE_SERVER__REQUEST_TIMEOUT", "server.request_timeout"),
+            ("FILEGATE_SERVER__BODY_TIMEOUT", "server.body_timeout"),
+            ("FILEGATE_SERVER__MAX_HEADER_BYTES", "server.max_header_bytes"),
+        ] {
+            let e = load(None, &[(env, "0")], Overrides::default()).unwrap_err();
+            assert!(e.contains(key), "{e}");
+        }
+    }
+
+    #[test]
     fn unknown_key_in_file_is_named() {
         let e = load(Some("[server]\nlisten_addr = \"x\"\n"), &[], Overrides::default()).unwrap_err();
         assert!(e.contains("server.listen_addr: unknown key"), "{e}");

@@ -59,7 +59,8 @@ pub async fn guard(
 /// The bytes of the request line and header fields as received (a close estimate:
 /// names, values and the `: ` and CRLF around them).
 fn head_bytes(req: &ServiceRequest) -> u64 {
-    let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
+    let target = req.uri().path_and_query().map_or(1, |p| p.as_str().len());
+    let line = req.method().as_str().len() + target + 12;
     let fields: usize = req
         .headers()
         .iter()
