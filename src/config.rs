@@ -124,6 +124,17 @@ pub struct ServerConfig {
     pub workers: usize,
     /// On SIGTERM/SIGINT, seconds to let running requests (downloads) finish.
     pub shutdown_grace: u64,
+    /// Seconds a client has to send a request's head (line and headers); then 408.
+    pub request_timeout: u64,
+    /// Seconds an idle keep-alive connection stays open; 0 = no keep-alive.
+    pub keep_alive: u64,
+    /// Seconds of waiting for a request body after which it must have brought at least
+    /// `body_min_rate` bytes per second (else 408 and the connection is closed).
+    pub body_timeout: u64,
+    /// Slowest accepted pace of a request body, bytes per second (see `body_timeout`).
+    pub body_min_rate: u64,
+    /// Largest request head (request line and header fields), bytes; larger → 431.
+    pub max_header_bytes: u64,
     /// `trusted_proxies` parsed once ([`Config::prepare`]), so that resolving a client
     /// address on the request path parses nothing.
     #[serde(skip)]
@@ -177,6 +188,11 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             workers: 0,
             shutdown_grace: 30,
+            request_timeout: 5,
+            keep_alive: 5,
+            body_timeout: 60,
+            body_min_rate: 512,
+            max_header_bytes: 32 * 1024,
             trusted_nets: Vec::new(),
         }
     }
@@ -338,6 +354,20 @@ impl Config {
                     format!("{p:?} is not an IP address or CIDR range"),
                 );
             }
+        }
+        for (key, v) in [
+            ("server.request_timeout", self.server.request_timeout),
+            ("server.body_timeout", self.server.body_timeout),
+        ] {
+            if v == 0 {
+                return bad(key, "must be at least 1 second".into());
+            }
+        }
+        if self.server.max_header_bytes < 8 * 1024 {
+            return bad(
+                "server.max_header_bytes",
+                "must be at least 8192 (a download link alone can take 6 KiB)".into(),
+            );
         }
         if self.storage.data_dir.as_os_str().is_empty() {
             return bad("storage.data_dir", "must not be empty".into());
@@ -542,6 +572,35 @@ mod tests {
         };
         let c = load(Some(text), &[("FILEGATE_LISTEN", "127.0.0.1:2")], o).unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:3");
+    }
+
+    #[test]
+    fn client_limits_are_read_and_bad_values_are_named() {
+        let c = load(
+            Some("[server]\nrequest_timeout = 2\nbody_timeout = 10\nbody_min_rate = 100\n"),
+            &[("FILEGATE_SERVER__MAX_HEADER_BYTES", "16384")],
+            Overrides::default(),
+        )
+        .unwrap();
+        let s = &c.server;
+        assert_eq!(
+            (
+                s.request_timeout,
+                s.keep_alive,
+                s.body_timeout,
+                s.body_min_rate,
+                s.max_header_bytes
+            ),
+            (2, 5, 10, 100, 16384)
+        );
+        for (env, key) in [
+            ("FILEGATE_SERVER__REQUEST_TIMEOUT", "server.request_timeout"),
+            ("FILEGATE_SERVER__BODY_TIMEOUT", "server.body_timeout"),
+            ("FILEGATE_SERVER__MAX_HEADER_BYTES", "server.max_header_bytes"),
+        ] {
+            let e = load(None, &[(env, "0")], Overrides::default()).unwrap_err();
+            assert!(e.contains(key), "{e}");
+        }
     }
 
     #[test]

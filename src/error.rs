@@ -26,6 +26,10 @@ pub enum ErrorKind {
     PreconditionFailed,
     InsufficientStorage,
     MethodNotAllowed,
+    /// A request body that came too slowly (`server.body_timeout`).
+    RequestTimeout,
+    /// A request head over `server.max_header_bytes`.
+    HeadersTooLarge,
     Internal,
 }
 
@@ -74,6 +78,12 @@ impl ErrorKind {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "0x0230010",
                 "Method Not Allowed".into(),
+            ),
+            RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "0x0230012", "Request Timeout".into()),
+            HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "0x0230013",
+                "Request Header Fields Too Large".into(),
             ),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -183,16 +193,32 @@ impl From<r2d2::Error> for ApiError {
     }
 }
 
+impl ApiError {
+    /// 507: the disk (or the quota) of the data directory is full.
+    pub fn insufficient_storage() -> Self {
+        Self::new(ErrorKind::InsufficientStorage, "insufficient_storage")
+    }
+}
+
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            tracing::warn!(error = %e, "catalog: disk full");
+            return ApiError::insufficient_storage();
+        }
         ApiError::internal(format!("catalog: {e}"))
     }
 }
 
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
-        if e.raw_os_error() == Some(28) {
-            return ApiError::new(ErrorKind::InsufficientStorage, "insufficient_storage");
+        // ENOSPC and EDQUOT: the client may try again once space is freed.
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        ) {
+            tracing::warn!(error = %e, "store: no space left");
+            return ApiError::insufficient_storage();
         }
         ApiError::internal(format!("io: {e}"))
     }

@@ -16,8 +16,11 @@ pub mod delivery;
 pub mod error;
 pub mod files;
 pub mod fraud;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod ids;
 pub mod jobs;
+pub mod limits;
 pub mod links;
 pub mod logging;
 pub mod maintenance;
@@ -46,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             // One root scope so that every route, in the binary and in tests, is observed
             // (log line, metrics) by the same middleware.
             web::scope("")
+                .wrap(from_fn(limits::guard))
                 .wrap(from_fn(logging::observe))
                 // Links first, under a static prefix: the router tries routes in order
                 // and matches patterns with `{…}` segments by regex, which was a tenth

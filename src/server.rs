@@ -72,6 +72,8 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     let server = HttpServer::new(move || App::new().configure(|c| crate::configure(c, app_state.clone())))
         .workers(workers)
         .shutdown_timeout(state.config.server.shutdown_grace)
+        .client_request_timeout(Duration::from_secs(state.config.server.request_timeout))
+        .keep_alive(Duration::from_secs(state.config.server.keep_alive))
         .disable_signals()
         .listen(listener)
         .map_err(|e| StartupError::Other(e.to_string()))?

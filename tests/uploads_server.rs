@@ -1,12 +1,11 @@
 //! Uploads against the spawned binary with real clients: curl's multipart forms, the
-//! size limit on a streamed body, resident memory during a 2 GiB upload, and crashes
-//! (SIGKILL) in the middle of many uploads.
+//! size limit on a streamed body, resident memory during a 2 GiB upload. (Crashes in
+//! the middle of many uploads: tests/crash.rs.)
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,35 +24,6 @@ fn credentials(s: &Server) -> (String, String) {
 
 fn token(s: &Server, creds: &(String, String)) -> String {
     s.token_with(&creds.0, &creds.1)
-}
-
-fn sha256_file(p: &Path) -> String {
-    let mut f = std::fs::File::open(p).unwrap();
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn blob_path(data: &Path, sha: &str) -> PathBuf {
-    data.join("blobs").join(&sha[0..2]).join(&sha[2..4]).join(sha)
-}
-
-fn tmp_entries(data: &Path) -> usize {
-    std::fs::read_dir(data.join("tmp"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-/// A field value for curl -F, quoted so that `;` and `,` in it are taken literally.
-fn field(name: &str, value: &str) -> String {
-    format!("{name}=\"{value}\"")
 }
 
 #[test]
@@ -282,15 +252,6 @@ fn size_limit_stops_reading_a_streamed_body_answers_413_and_leaves_no_temp_file(
     assert_eq!(code, 200, "the server is still serving");
 }
 
-fn vm_kib(pid: u32, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[test]
 fn a_2_gib_upload_keeps_server_resident_memory_under_64_mib() {
     let s = Server::start();
@@ -342,200 +303,6 @@ fn a_2_gib_upload_keeps_server_resident_memory_under_64_mib() {
     let blob = blob_path(&s.data_dir, f["sha256"].as_str().unwrap());
     assert_eq!(std::fs::metadata(&blob).unwrap().len(), 2 << 30);
     assert_eq!(tmp_entries(&s.data_dir), 0);
-}
-
-/// One client's loop: uploads random content until the server goes away; records
-/// (file id, sha256) of every upload that was answered as stored.
-fn uploader(
-    base: String,
-    tok: String,
-    tag: String,
-    acked: Arc<Mutex<Vec<(String, String)>>>,
-    stop: Arc<AtomicBool>,
-) {
-    let dir = tempfile::tempdir().unwrap();
-    let auth = format!("Authorization: Bearer {tok}");
-    let mut i = 0;
-    while !stop.load(Ordering::SeqCst) {
-        i += 1;
-        let mut r = [0u8; 4];
-        filegate::ids::random_bytes(&mut r);
-        let size = u32::from_le_bytes(r) as usize % (768 * 1024);
-        let mut bytes = vec![0u8; size];
-        filegate::ids::random_bytes(&mut bytes);
-        let sha: String = sha2::Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let path = dir.path().join(format!("f{i}"));
-        std::fs::write(&path, &bytes).unwrap();
-        let key = format!("{tag}/{i}");
-        let stored = if i % 3 == 0 {
-            three_step(&base, &auth, &key, &path)
-        } else {
-            let (code, body) = curl(&[
-                "--max-time",
-                "20",
-                "-H",
-                &auth,
-                "-F",
-                &format!("file=@{}", path.display()),
-                &format!("{base}/v1/files/uploads/?object_key={key}"),
-            ]);
-            (code == 201).then(|| json(&body)["upload"]["file"]["id"].as_str().unwrap().to_string())
-        };
-        match stored {
-            Some(id) => acked.lock().unwrap().push((id, sha)),
-            None => {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-            }
-        }
-        let _ = std::fs::remove_file(&path);
-    }
-}
-
-/// The three-step flow; `Some(file id)` when the PUT answered COMPLETED.
-fn three_step(base: &str, auth: &str, key: &str, path: &Path) -> Option<String> {
-    let (code, body) = curl(&[
-        "--max-time",
-        "20",
-        "-X",
-        "POST",
-        "-H",
-        auth,
-        &format!("{base}/v1/files/uploads/?object_key={key}"),
-    ]);
-    if code != 201 {
-        return None;
-    }
-    let up = json(&body)["upload"].clone();
-    let (code, _) = curl(&[
-        "--max-time",
-        "20",
-        "-F",
-        &field("upload_token", up["form_post_params"]["upload_token"].as_str()?),
-        "-F",
-        &format!("file=@{}", path.display()),
-        up["form_post_url"].as_str()?,
-    ]);
-    if code != 200 {
-        return None;
-    }
-    let (code, body) = curl(&[
-        "--max-time",
-        "20",
-        "-X",
-        "PUT",
-        "-H",
-        auth,
-        "-d",
-        "{\"upload\":{\"nb_chunks\":1}}",
-        &format!("{base}/v1/files/uploads/{}", up["id"].as_str()?),
-    ]);
-    if code != 200 || json(&body)["upload"]["status"] != "COMPLETED" {
-        return None;
-    }
-    Some(json(&body)["upload"]["file"]["id"].as_str()?.to_string())
-}
-
-#[test]
-fn sigkill_during_many_uploads_loses_no_acknowledged_file_and_leaves_no_debris() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut server = Server::start_in(&data, &[]);
-    let creds = credentials(&server);
-    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
-    const ROUNDS: usize = 20;
-    const CLIENTS: usize = 4;
-    for round in 0..ROUNDS {
-        let tok = token(&server, &creds);
-        let stop = Arc::new(AtomicBool::new(false));
-        let clients: Vec<_> = (0..CLIENTS)
-            .map(|c| {
-                let (base, tok, acked, stop) =
-                    (server.base.clone(), tok.clone(), acked.clone(), stop.clone());
-                std::thread::spawn(move || uploader(base, tok, format!("r{round}c{c}"), acked, stop))
-            })
-            .collect();
-        let mut r = [0u8; 2];
-        filegate::ids::random_bytes(&mut r);
-        std::thread::sleep(Duration::from_millis(150 + (u16::from_le_bytes(r) % 700) as u64));
-        stop.store(true, Ordering::SeqCst);
-        server.kill(); // SIGKILL
-        for c in clients {
-            c.join().unwrap();
-        }
-        server = Server::start_in(&data, &[]);
-        assert_eq!(
-            tmp_entries(&data),
-            0,
-            "round {round}: temp files survived the start"
-        );
-    }
-
-    // Every acknowledged upload is there, intact, through the API and on disk.
-    let tok = token(&server, &creds);
-    let acked = acked.lock().unwrap().clone();
-    assert!(
-        acked.len() >= ROUNDS,
-        "only {} uploads were acknowledged",
-        acked.len()
-    );
-    for (id, sha) in &acked {
-        let (code, body) = curl(&[
-            "-H",
-            &format!("Authorization: Bearer {tok}"),
-            &server.url(&format!("/v1/files/{id}")),
-        ]);
-        assert_eq!(code, 200, "acknowledged file {id} is missing: {body}");
-        assert_eq!(json(&body)["file"]["sha256"], sha.as_str());
-        assert_eq!(
-            &sha256_file(&blob_path(&data, sha)),
-            sha,
-            "blob of {id} is damaged"
-        );
-    }
-    // No row lacks its blob, and no blob lacks a row (recovery removed the orphans).
-    let c = rusqlite::Connection::open(data.join("catalog.sqlite3")).unwrap();
-    let mut st = c.prepare("SELECT id, blob_id, size FROM files").unwrap();
-    let rows: Vec<(String, String, i64)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    for (id, blob, size) in &rows {
-        let meta =
-            std::fs::metadata(blob_path(&data, blob)).unwrap_or_else(|_| panic!("row {id} lacks its blob"));
-        assert_eq!(meta.len() as i64, *size, "row {id}");
-    }
-    let blobs: i64 = c
-        .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
-        .unwrap();
-    let on_disk = walk_blobs(&data.join("blobs"));
-    assert_eq!(
-        on_disk as i64, blobs,
-        "blob files and blob rows agree after recovery"
-    );
-    eprintln!(
-        "crash test: {ROUNDS} rounds, {} acknowledged uploads, {} rows",
-        acked.len(),
-        rows.len()
-    );
-}
-
-fn walk_blobs(p: &Path) -> usize {
-    let mut n = 0;
-    for e in std::fs::read_dir(p).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            n += walk_blobs(&e.path());
-        } else {
-            n += 1;
-        }
-    }
-    n
 }
 
 fn cli_upload(s: &Server, creds: &(String, String), args: &[&str]) -> std::process::Output {

@@ -56,6 +56,20 @@ fn bad_form() -> ApiError {
     ApiError::bad_request("invalid_multipart")
 }
 
+/// A body cut for being too slow ([`crate::limits`]) is a 408; anything else `otherwise`.
+fn read_error(e: &actix_multipart::MultipartError, otherwise: fn() -> ApiError) -> ApiError {
+    match e {
+        actix_multipart::MultipartError::Payload(p) if crate::limits::is_body_timeout(p) => {
+            crate::limits::body_timeout()
+        }
+        _ => otherwise(),
+    }
+}
+
+fn incomplete_body() -> ApiError {
+    ApiError::bad_request("incomplete_body")
+}
+
 /// On error, the error answer with the form (and so the request body) kept alive until
 /// the answer's last byte has been written: actix then closes the connection after a
 /// short lingering close, instead of reading and discarding the rest of a chunked body
@@ -120,7 +134,7 @@ impl Form {
     pub async fn until_file(&mut self) -> Result<(Vec<(String, String)>, Option<FilePart>), ApiError> {
         let mut fields = Vec::new();
         while let Some(field) = self.mp.next().await {
-            let mut field = field.map_err(|_| bad_form())?;
+            let mut field = field.map_err(|e| read_error(&e, bad_form))?;
             let name = field.name().unwrap_or("").to_string();
             if name == FILE_FIELD {
                 let filename = field.content_disposition().and_then(|cd| {
@@ -153,7 +167,7 @@ impl Form {
     pub async fn finish(&mut self) -> Result<(), ApiError> {
         let mut n = 0;
         while let Some(field) = self.mp.next().await {
-            let mut field = field.map_err(|_| bad_form())?;
+            let mut field = field.map_err(|e| read_error(&e, bad_form))?;
             let name = field.name().unwrap_or("").to_string();
             if name == FILE_FIELD {
                 return Err(ApiError::invalid("multiple_files", FILE_FIELD));
@@ -171,7 +185,7 @@ impl Form {
 async fn read_text(field: &mut Field, name: &str) -> Result<String, ApiError> {
     let mut buf = Vec::new();
     while let Some(chunk) = field.next().await {
-        let chunk = chunk.map_err(|_| bad_form())?;
+        let chunk = chunk.map_err(|e| read_error(&e, bad_form))?;
         if buf.len() + chunk.len() > MAX_FIELD {
             return Err(ApiError::invalid("field_too_large", name.to_string()));
         }
@@ -195,7 +209,7 @@ pub async fn stream_to_temp(mut field: Field, store: &Store, limit: u64) -> Resu
         let end = matches!(next, Ok(None));
         let failure = match next {
             Err(_) => Some(ApiError::bad_request("upload_stalled")),
-            Ok(Some(Err(_))) => Some(ApiError::bad_request("incomplete_body")),
+            Ok(Some(Err(e))) => Some(read_error(&e, incomplete_body)),
             Ok(Some(Ok(b))) => {
                 size += b.len() as u64;
                 batch.extend_from_slice(&b);

@@ -5,7 +5,8 @@
 //!
 //! Rules (as GNU tar and Info-ZIP unzip do where they agree):
 //! - `\` is a separator (archives written on Windows);
-//! - a drive letter (`C:`) and leading `/` are dropped (`/etc/passwd` → `etc/passwd`);
+//! - a drive letter (`C:`) and leading `/` are dropped (`/etc/passwd` → `etc/passwd`,
+//!   `/C:/x` → `x`), so that cleaning a clean name never changes it;
 //! - empty and `.` components are dropped (`a//./b` → `a/b`);
 //! - a `..` component leaves the entry out (zip slip: there is no honest place for it);
 //! - NUL, control characters (C0, DEL, C1) and bidirectional overrides leave the entry
@@ -21,17 +22,28 @@ pub fn clean(raw: &str) -> Option<String> {
         return None;
     }
     let unified = raw.replace('\\', "/");
-    let mut rest = unified.as_str();
-    let b = rest.as_bytes();
-    if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
-        rest = &rest[2..];
-    }
     let mut parts = Vec::new();
-    for c in rest.split('/') {
+    for c in unified.split('/') {
         match c {
             "" | "." => {}
             ".." => return None,
             c => parts.push(c),
+        }
+    }
+    // Drive letters go from the first component that is kept, however it was reached
+    // (`/C:/x`, `./c:x`, `c:c:x`): dropping them only at the very start left names such
+    // as `a:` (from `/a:`) that cleaning again would change.
+    while let Some(first) = parts.first_mut() {
+        let b = first.as_bytes();
+        if !(b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':') {
+            break;
+        }
+        match &first[2..] {
+            "" | "." => {
+                parts.remove(0);
+            }
+            ".." => return None,
+            rest => *first = rest,
         }
     }
     let name = parts.join("/");
@@ -84,6 +96,15 @@ mod tests {
             ("", None),
             ("/", None),
             ("./.", None),
+            // Drive letters after a leading separator or a `.` (found by tests/properties.rs:
+            // `/a:` became `a:`, which cleaning again turned into nothing).
+            ("/a:", None),
+            ("/C:/x", Some("x")),
+            ("./c:x", Some("x")),
+            ("c:c:x", Some("x")),
+            ("c:..", None),
+            ("c:./x", Some("x")),
+            ("a/b:/c", Some("a/b:/c")),
         ];
         for (raw, want) in cases {
             assert_eq!(clean(raw).as_deref(), *want, "{raw:?}");

@@ -337,3 +337,72 @@ pub fn forge(copy: &[u8], tag: &str) -> Vec<u8> {
     out[at + colon + 1..at + mark.len() - 1].copy_from_slice(forged_tag.as_bytes());
     out
 }
+
+/// True when the long variants of the adversarial suite should run
+/// (`FILEGATE_LONG_TESTS=1`): more rounds, more cases, longer load.
+pub fn long_tests() -> bool {
+    std::env::var("FILEGATE_LONG_TESTS").is_ok_and(|v| v == "1" || v == "true")
+}
+
+/// True in CI (`CI=true`), where a test must not skip for want of a tool or privilege.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The SHA-256 (hex) of a file, read in 1 MiB pieces.
+pub fn sha256_file(p: &Path) -> String {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(p).unwrap();
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    filegate::ids::hex(&h.finalize())
+}
+
+/// Where the store keeps the blob with this SHA-256 (`blobs/ab/cd/abcd…`).
+pub fn blob_path(data: &Path, sha: &str) -> PathBuf {
+    data.join("blobs").join(&sha[0..2]).join(&sha[2..4]).join(sha)
+}
+
+/// Entries in the data directory's `tmp/` (uploads in progress).
+pub fn tmp_entries(data: &Path) -> usize {
+    std::fs::read_dir(data.join("tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Files under `p`, recursively (blob files under `blobs/`).
+pub fn walk_blobs(p: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(p).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            n += walk_blobs(&e.path());
+        } else {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// A field value for curl -F, quoted so that `;` and `,` in it are taken literally.
+pub fn field(name: &str, value: &str) -> String {
+    format!("{name}=\"{value}\"")
+}
+
+/// A `/proc/PID/status` value in KiB (`VmRSS:`, `VmHWM:`).
+pub fn vm_kib(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
