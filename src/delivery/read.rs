@@ -52,6 +52,21 @@ pub async fn read_exact_at(file: &Arc<File>, pos: u64, len: usize) -> io::Result
     .map_err(|e| io::Error::other(e.to_string()))?
 }
 
+/// True when the page cache holds all of bytes `pos..pos + len` of `file` (checked by
+/// reading them without waiting for the disk, in pieces of at most 64 KiB).
+pub fn is_cached(file: &File, pos: u64, len: u64) -> bool {
+    let mut buf = vec![0u8; len.min(64 * 1024) as usize];
+    let mut done = 0u64;
+    while done < len {
+        let want = (len - done).min(buf.len() as u64) as usize;
+        match read_cached(file, &mut buf[..want], pos + done) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => done += n as u64,
+        }
+    }
+    true
+}
+
 /// [`read_exact_at`] as `Bytes`.
 pub async fn read_bytes(file: &Arc<File>, pos: u64, len: usize) -> io::Result<Bytes> {
     read_exact_at(file, pos, len).await.map(Bytes::from)
@@ -83,6 +98,15 @@ mod tests {
             let got = read_exact_at(&f, pos as u64, len).await.unwrap();
             assert_eq!(got, &data[pos..pos + len], "pos {pos} len {len}");
         }
+    }
+
+    #[test]
+    fn cached_means_readable_now() {
+        let f = file_with(&[7u8; 10_000]);
+        assert!(is_cached(&f, 0, 10_000), "just written: in the page cache");
+        assert!(is_cached(&f, 9_999, 1));
+        assert!(is_cached(&f, 0, 0));
+        assert!(!is_cached(&f, 5_000, 10_000), "past the end is not cached");
     }
 
     #[actix_web::test]

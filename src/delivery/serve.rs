@@ -30,10 +30,12 @@ use crate::state::AppState;
 
 /// Files up to this size are read in one go and sent from memory.
 const SMALL: u64 = 64 * 1024;
-/// Read size for larger files. Each streaming answer holds about one chunk while its
-/// client is slow, so this bounds memory under many slow readers (1 000 readers: 430 MiB
-/// peak RSS at 256 KiB); 64 KiB still leaves large-file throughput above nginx's.
-const CHUNK: usize = 64 * 1024;
+/// Read size for larger files. Each streaming answer holds about one chunk plus actix's
+/// 32 KiB write buffer while its client is slow, so this bounds memory under many slow
+/// readers (1 000 readers: 430 MiB peak RSS at 256 KiB, ~100 MiB at 64 KiB, ~60 MiB at
+/// 16 KiB). Reads from the page cache cost no thread hop (see [`read`]), so small
+/// pieces keep large-file throughput (BENCHMARKS.md, scenarios 3 and 5).
+const CHUNK: usize = 16 * 1024;
 
 /// The single exit: every answer, delivered or refused, goes to the audit trail.
 pub async fn deliver(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {

@@ -20,6 +20,7 @@ use actix_web::{HttpResponse, HttpResponseBuilder};
 use futures_util::stream;
 
 use super::range::ByteRange;
+use super::read;
 use super::validators;
 use crate::archive::reader::EntryReader;
 use crate::archive::{Entry, Method};
@@ -97,7 +98,7 @@ pub async fn marked(
     let store = state.store.clone();
     let (blob_id, file_id, size) = (file.blob_id.clone(), file.id.clone(), file.size);
     let tag = tag.to_string();
-    web::block(move || -> Result<Marked, ApiError> {
+    let make = move || -> Result<Marked, ApiError> {
         let f = store.open_blob(&blob_id).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 tracing::error!(file = %file_id, "blob missing for a catalog row");
@@ -115,9 +116,22 @@ pub async fn marked(
             mark_id,
             tag,
         })
-    })
-    .await?
-    .map(Arc::new)
+    };
+    // A small file whose bytes the page cache holds is laid out here (its container
+    // reads cannot wait for the disk); anything else on the blocking pool.
+    if file.size >= 0 && file.size as u64 <= SMALL && cached(state, &file.blob_id, 0, file.size as u64) {
+        return make().map(Arc::new);
+    }
+    web::block(make).await?.map(Arc::new)
+}
+
+/// True when bytes `start..start + len` of blob `blob_id` are in the page cache (read
+/// without waiting for the disk, see [`read`]); false when not, or on any error.
+fn cached(state: &AppState, blob_id: &str, start: u64, len: u64) -> bool {
+    let Ok(f) = state.store.open_blob(blob_id) else {
+        return false;
+    };
+    read::is_cached(&f, start, len)
 }
 
 /// Entry `name` of archive `file_id`, from the delivery cache or the catalog; 404
@@ -148,6 +162,11 @@ pub async fn entry_body(
     tail: Bytes,
     metrics: Arc<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
+    let stored_and_cached = entry.method == Method::Stored
+        && len <= SMALL
+        && parts
+            .iter()
+            .all(|(_, r)| read::is_cached(&file, entry.offset + r.start, r.len()));
     let mut p = Producer {
         file,
         entry,
@@ -158,14 +177,20 @@ pub async fn entry_body(
         metrics,
     };
     if len <= SMALL {
-        let buf = web::block(move || -> io::Result<Vec<u8>> {
+        let mut produce = move || -> io::Result<Vec<u8>> {
             let mut out = Vec::with_capacity(len as usize);
             while let Some(piece) = p.next_piece() {
                 out.extend_from_slice(&piece?);
             }
             Ok(out)
-        })
-        .await??;
+        };
+        // A stored entry's bytes are a plain range of the blob: when the page cache
+        // holds them, read here rather than on the blocking pool.
+        let buf = if stored_and_cached {
+            produce()?
+        } else {
+            web::block(produce).await??
+        };
         return Ok(res.no_chunking(len).body(buf));
     }
     let pieces = stream::unfold(Some(p), |p| async move {
