@@ -217,7 +217,7 @@ pub async fn stream_to_temp(mut field: Field, store: &Store, limit: u64) -> Resu
             let mut ing = ingest.take().ok_or_else(|| ApiError::internal("ingest lost"))?;
             let buf = std::mem::replace(&mut batch, Vec::with_capacity(BATCH + SPARE));
             pending = Some(web::block(move || {
-                let r = ing.write(&buf);
+                let r = ing.write(buf);
                 (ing, r)
             }));
         }

@@ -6,8 +6,9 @@
 //! waits on the disk, and a stalled client holds no thread.
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 
-use super::digest::{Digests, Hashes};
+use super::digest::{Digests, StreamHashes};
 use super::sniff::HEAD_LEN;
 use crate::store::{Store, TempBlob};
 
@@ -22,53 +23,101 @@ pub struct Ingested {
     pub head: Vec<u8>,
 }
 
+/// Bytes written between two background flushes (see [`Ingest::write`]).
+pub const FLUSH_EVERY: u64 = 64 << 20;
+
 /// A temp file being filled.
 pub struct Ingest {
     temp: TempBlob,
-    hashes: Hashes,
+    hashes: StreamHashes,
     head: Vec<u8>,
+    written: u64,
+    /// `written` when the last background flush began.
+    flushed_at: u64,
+    /// The background flush in progress (or done, its result not yet read).
+    flush: Option<std::thread::JoinHandle<io::Result<()>>>,
 }
 
 impl Ingest {
     pub fn new(store: &Store) -> io::Result<Ingest> {
         Ok(Ingest {
             temp: store.create_temp()?,
-            hashes: Hashes::default(),
+            hashes: StreamHashes::default(),
             head: Vec::with_capacity(HEAD_LEN),
+            written: 0,
+            flushed_at: 0,
+            flush: None,
         })
     }
 
-    pub fn write(&mut self, buf: &[u8]) -> io::Result<()> {
+    /// Writes `buf` and hashes it (MD5 on the hashes' helper thread, in parallel).
+    pub fn write(&mut self, buf: Vec<u8>) -> io::Result<()> {
         if self.head.len() < HEAD_LEN {
             let take = (HEAD_LEN - self.head.len()).min(buf.len());
             self.head.extend_from_slice(&buf[..take]);
         }
-        self.temp.write_all(buf)?;
-        self.hashes.update(buf);
+        let buf = Arc::new(buf);
+        self.hashes.update(Arc::clone(&buf))?;
+        self.temp.write_all(&buf)?;
+        self.written += buf.len() as u64;
+        if self.written - self.flushed_at >= FLUSH_EVERY {
+            self.start_flush()?;
+        }
         Ok(())
+    }
+
+    /// Starts writing what is in the page cache out to disk on a short-lived thread
+    /// (`fdatasync` of a second handle), unless a flush is still running. Without it,
+    /// the fsync before the 201 would write the whole upload out after its last byte
+    /// (~0.4 s per GiB here); with it, the disk works while the data arrives and the
+    /// last fsync has at most [`FLUSH_EVERY`] bytes (and the metadata) left. A flush's
+    /// error is returned (by the next call or by [`Ingest::finish`]), never dropped:
+    /// Linux reports a failed writeback to one fsync only.
+    fn start_flush(&mut self) -> io::Result<()> {
+        if self.flush.as_ref().is_some_and(|f| !f.is_finished()) {
+            return Ok(());
+        }
+        self.join_flush()?;
+        let file = self.temp.file().try_clone()?;
+        self.flushed_at = self.written;
+        // Not spawned: the final fsync does it all, as it would without this.
+        self.flush = std::thread::Builder::new()
+            .name("filegate-flush".into())
+            .spawn(move || file.sync_data())
+            .ok();
+        Ok(())
+    }
+
+    fn join_flush(&mut self) -> io::Result<()> {
+        match self.flush.take() {
+            Some(f) => f
+                .join()
+                .map_err(|_| io::Error::other("the flush thread ended early"))?,
+            None => Ok(()),
+        }
     }
 
     /// fsyncs the bytes (so that persisting later, under a lock, is quick) and hands them over.
     pub fn finish(mut self) -> io::Result<Ingested> {
+        self.join_flush()?;
         self.temp.file().sync_all()?;
         Ok(Ingested {
             temp: self.temp,
-            digests: self.hashes.finish(),
+            digests: self.hashes.finish()?,
             head: self.head,
         })
     }
 
-    /// Copies `src` into this temp file in large buffers. Blocking.
+    /// Copies `src` into this temp file in buffers of [`BATCH`] bytes. Blocking.
     pub fn copy_from(&mut self, src: &mut impl Read) -> io::Result<()> {
-        let mut buf = vec![0u8; 256 * 1024];
         loop {
-            let n = match src.read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            self.write(&buf[..n])?;
+            let mut buf = Vec::with_capacity(BATCH);
+            // `read_to_end` retries on `Interrupted` and reads into the spare capacity.
+            src.by_ref().take(BATCH as u64).read_to_end(&mut buf)?;
+            if buf.is_empty() {
+                return Ok(());
+            }
+            self.write(buf)?;
         }
     }
 }
