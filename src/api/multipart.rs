@@ -17,8 +17,6 @@ pub const MAX_FIELD: usize = 8 * 1024;
 pub const MAX_FIELDS: usize = 32;
 /// What framing and text fields may add to the file's bytes in a Content-Length.
 pub const SLACK: u64 = 1 << 20;
-/// Room for the network buffer that tips a batch over [`BATCH`], so it never reallocates.
-const SPARE: usize = 256 * 1024;
 /// A client that sends nothing for this long is dropped (its temp file with it).
 pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 /// The field that carries the data.
@@ -188,7 +186,9 @@ pub async fn stream_to_temp(mut field: Field, store: &Store, limit: u64) -> Resu
     let st = store.clone();
     let mut ingest = Some(web::block(move || Ingest::new(&st)).await??);
     let mut pending: Option<_> = None;
-    let mut batch = Vec::with_capacity(BATCH + SPARE);
+    // The network's pieces, not copied: written with one writev, hashed in place.
+    let mut batch = Vec::new();
+    let mut batch_len = 0;
     let mut size: u64 = 0;
     loop {
         let next = actix_web::rt::time::timeout(IDLE_TIMEOUT, field.next()).await;
@@ -198,7 +198,8 @@ pub async fn stream_to_temp(mut field: Field, store: &Store, limit: u64) -> Resu
             Ok(Some(Err(_))) => Some(ApiError::bad_request("incomplete_body")),
             Ok(Some(Ok(b))) => {
                 size += b.len() as u64;
-                batch.extend_from_slice(&b);
+                batch_len += b.len();
+                batch.push(b);
                 (size > limit).then(too_large)
             }
             Ok(None) => None,
@@ -210,14 +211,15 @@ pub async fn stream_to_temp(mut field: Field, store: &Store, limit: u64) -> Resu
             }
             return Err(e);
         }
-        if batch.len() >= BATCH || (end && !batch.is_empty()) {
+        if batch_len >= BATCH || (end && batch_len > 0) {
             if let Some(p) = pending.take() {
                 ingest = Some(finish_write(p).await?);
             }
             let mut ing = ingest.take().ok_or_else(|| ApiError::internal("ingest lost"))?;
-            let buf = std::mem::replace(&mut batch, Vec::with_capacity(BATCH + SPARE));
+            let buf = std::mem::take(&mut batch);
+            batch_len = 0;
             pending = Some(web::block(move || {
-                let r = ing.write(buf);
+                let r = ing.write_pieces(buf);
                 (ing, r)
             }));
         }

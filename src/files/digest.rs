@@ -4,6 +4,7 @@ use std::io;
 use std::sync::Arc;
 
 use base64::Engine;
+use bytes::Bytes;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
@@ -59,7 +60,7 @@ pub const HELPER_MIN: usize = 256 * 1024;
 enum Md5Side {
     Here(Md5),
     Helper {
-        tx: std::sync::mpsc::SyncSender<Arc<Vec<u8>>>,
+        tx: std::sync::mpsc::SyncSender<Batch>,
         done: std::thread::JoinHandle<Md5>,
     },
 }
@@ -74,10 +75,19 @@ impl Default for StreamHashes {
     }
 }
 
+/// Consecutive pieces of a stream, shared by the writer and the hashes.
+pub type Batch = Arc<Vec<Bytes>>;
+
+/// The length of a batch.
+pub fn batch_len(b: &[Bytes]) -> usize {
+    b.iter().map(Bytes::len).sum()
+}
+
 impl StreamHashes {
-    pub fn update(&mut self, buf: Arc<Vec<u8>>) -> io::Result<()> {
-        self.size += buf.len() as u64;
-        if buf.len() >= HELPER_MIN {
+    pub fn update(&mut self, batch: Batch) -> io::Result<()> {
+        let len = batch_len(&batch);
+        self.size += len as u64;
+        if len >= HELPER_MIN {
             if let Md5Side::Here(md5) = &mut self.md5 {
                 if let Some(helper) = spawn_md5(md5.clone()) {
                     self.md5 = helper;
@@ -85,10 +95,10 @@ impl StreamHashes {
             }
         }
         match &mut self.md5 {
-            Md5Side::Here(md5) => md5.update(&buf[..]),
-            Md5Side::Helper { tx, .. } => tx.send(Arc::clone(&buf)).map_err(|_| helper_lost())?,
+            Md5Side::Here(md5) => batch.iter().for_each(|b| md5.update(b)),
+            Md5Side::Helper { tx, .. } => tx.send(Arc::clone(&batch)).map_err(|_| helper_lost())?,
         }
-        self.sha256.update(&buf[..]);
+        batch.iter().for_each(|b| self.sha256.update(b));
         Ok(())
     }
 
@@ -110,13 +120,13 @@ impl StreamHashes {
 }
 
 fn spawn_md5(mut md5: Md5) -> Option<Md5Side> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(QUEUE);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(QUEUE);
     let done = std::thread::Builder::new()
         .name("filegate-md5".into())
         .spawn(move || {
             // Ends when the sender is dropped: finished, or the upload failed.
-            for buf in rx {
-                md5.update(&buf[..]);
+            for batch in rx {
+                batch.iter().for_each(|b| md5.update(b));
             }
             md5
         })
@@ -198,9 +208,102 @@ fn decode(v: &str, len: usize) -> Option<Vec<u8>> {
     (b.len() == len).then_some(b)
 }
 
+/// Deterministic bytes for tests, without a dev-dependency (xorshift).
+#[cfg(test)]
+pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn one_shot(data: &[u8]) -> Digests {
+        let mut h = Hashes::default();
+        h.update(data);
+        h.finish()
+    }
+
+    /// `data` cut at `cuts` into batches, each batch cut into pieces of `piece` bytes.
+    fn streamed(data: &[u8], cuts: &[usize], piece: usize) -> Digests {
+        let mut h = StreamHashes::default();
+        let mut at = 0;
+        for &end in cuts.iter().chain(std::iter::once(&data.len())) {
+            let b = Bytes::copy_from_slice(&data[at..end]);
+            let pieces = (0..b.len())
+                .step_by(piece.max(1))
+                .map(|i| b.slice(i..(i + piece).min(b.len())))
+                .collect();
+            h.update(Arc::new(pieces)).unwrap();
+            at = end;
+        }
+        h.finish().unwrap()
+    }
+
+    #[test]
+    fn stream_hashes_match_one_shot_digests_around_the_helper_threshold() {
+        let m = HELPER_MIN;
+        let data = noise(4 * m + 12_345, 7);
+        let full = data.len();
+        // (what, length, batch ends, piece size)
+        let cases: Vec<(&str, usize, Vec<usize>, usize)> = vec![
+            ("empty stream", 0, vec![0], 1000),
+            ("one small batch: no helper", m - 1, vec![], 4096),
+            ("exactly the threshold", m, vec![], 4096),
+            ("one byte past it", m + 1, vec![], 65_536),
+            (
+                "small, then large: the helper takes over a running MD5",
+                full,
+                vec![1, 100, m + 107],
+                9_999,
+            ),
+            ("large, small, large", full, vec![m, m + 3, 3 * m], 61),
+            (
+                "odd pieces crossing every batch",
+                full,
+                vec![m / 3, m + m / 2, 2 * m + 1, 3 * m + 5],
+                7_777,
+            ),
+            (
+                "empty batches in between",
+                full,
+                vec![m, m, 2 * m, 2 * m],
+                100_000,
+            ),
+            ("one batch of everything", full, vec![], 1 << 20),
+        ];
+        for (what, len, cuts, piece) in cases {
+            let data = &data[..len];
+            assert_eq!(streamed(data, &cuts, piece), one_shot(data), "{what}");
+        }
+    }
+
+    #[test]
+    fn dropping_stream_hashes_midway_ends_the_helper() {
+        let mut h = StreamHashes::default();
+        h.update(Arc::new(vec![Bytes::from(noise(HELPER_MIN, 3))]))
+            .unwrap();
+        assert!(matches!(h.md5, Md5Side::Helper { .. }), "a helper was spawned");
+        let Md5Side::Helper { tx, done } = std::mem::replace(&mut h.md5, Md5Side::Here(Md5::default()))
+        else {
+            unreachable!()
+        };
+        // What a dropped upload does: the sender goes, and the helper returns.
+        drop(tx);
+        let md5 = done.join().unwrap();
+        assert_eq!(
+            ids::hex(md5.finalize().as_slice()),
+            one_shot(&noise(HELPER_MIN, 3)).md5
+        );
+    }
 
     #[test]
     fn digests_of_known_content() {
