@@ -1,6 +1,7 @@
 //! MD5 and SHA-256 computed while bytes stream past, and the digests a client may send.
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use base64::Engine;
@@ -37,25 +38,68 @@ impl Hashes {
 /// Both digests of a stream that arrives in large shared buffers (an upload's batches):
 /// MD5 on a helper thread fed through a short queue, SHA-256 on the caller's thread.
 ///
-/// MD5 cannot use SIMD and is the slowest step of storing an upload (~1.4 ms per MiB;
-/// SHA-256 with SHA-NI and a page-cache write take ~0.6 ms each). On its own thread it
-/// runs while the caller writes and hashes with SHA-256, and with a batch or two queued
-/// it never waits for the caller to come back, so an upload is bound by MD5 alone rather
-/// than by the sum. The queue holds at most [`QUEUE`] buffers (memory stays flat: a slow
-/// MD5 blocks [`StreamHashes::update`], which holds back the network). The helper is
-/// spawned at the first buffer of [`HELPER_MIN`] bytes or more, so a small upload hashes
-/// on the caller's thread; it sleeps while its upload stalls, and ends when the hashes
-/// are finished or dropped. If it cannot be spawned, MD5 runs on the caller's thread.
+/// MD5 is a chain no SIMD can split and the slowest step of storing an upload (~1.5 ms
+/// per MiB here; SHA-256 with SHA-NI ~0.6 ms, the page-cache write ~0.35 ms). On its own
+/// thread it runs while the caller writes and hashes with SHA-256, and with a batch or
+/// two queued it never waits for the caller to come back, so the two cores share the
+/// work instead of one doing it all in turn. The queue holds at most [`QUEUE`] batches
+/// (memory stays flat: a slow MD5 blocks [`StreamHashes::update`], which holds back the
+/// network). The helper is spawned at the first batch of [`HELPER_MIN`] bytes or more,
+/// so a small upload hashes on the caller's thread; it sleeps while its upload stalls,
+/// and ends when the hashes are finished or dropped. With [`MAX_HELPERS`] alive, or if
+/// a thread cannot be spawned, MD5 runs on the caller's thread (same digests, slower).
 pub struct StreamHashes {
     md5: Md5Side,
     sha256: Sha256,
     size: u64,
+    limit: &'static HelperLimit,
 }
 
 /// Buffers queued for the MD5 helper, beyond the one it is hashing.
 pub const QUEUE: usize = 2;
 /// Smallest buffer that spawns the MD5 helper.
 pub const HELPER_MIN: usize = 256 * 1024;
+/// Most MD5 helpers alive at once. Past it, uploads hash MD5 on the writer's thread (the
+/// machine's cores are busy by then anyway): many concurrent or stalled uploads cannot
+/// make the process spawn threads without end.
+pub const MAX_HELPERS: usize = 64;
+
+/// A count of live MD5 helpers, with its maximum.
+pub struct HelperLimit {
+    live: AtomicUsize,
+    max: usize,
+}
+
+impl HelperLimit {
+    pub const fn new(max: usize) -> HelperLimit {
+        HelperLimit {
+            live: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    fn take(&'static self) -> Option<HelperSlot> {
+        self.live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| HelperSlot(self))
+    }
+}
+
+/// The process's MD5 helpers.
+static HELPERS: HelperLimit = HelperLimit::new(MAX_HELPERS);
+
+/// A helper's place in its [`HelperLimit`], given back when dropped (with the helper's
+/// closure: when the thread ends, or if it could not be spawned).
+struct HelperSlot(&'static HelperLimit);
+
+impl Drop for HelperSlot {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 enum Md5Side {
     Here(Md5),
@@ -67,11 +111,7 @@ enum Md5Side {
 
 impl Default for StreamHashes {
     fn default() -> Self {
-        StreamHashes {
-            md5: Md5Side::Here(Md5::default()),
-            sha256: Sha256::default(),
-            size: 0,
-        }
+        StreamHashes::limited(&HELPERS)
     }
 }
 
@@ -84,12 +124,22 @@ pub fn batch_len(b: &[Bytes]) -> usize {
 }
 
 impl StreamHashes {
+    /// Hashes whose MD5 helper counts against `limit` (the process's: [`Default`]).
+    pub fn limited(limit: &'static HelperLimit) -> StreamHashes {
+        StreamHashes {
+            md5: Md5Side::Here(Md5::default()),
+            sha256: Sha256::default(),
+            size: 0,
+            limit,
+        }
+    }
+
     pub fn update(&mut self, batch: Batch) -> io::Result<()> {
         let len = batch_len(&batch);
         self.size += len as u64;
         if len >= HELPER_MIN {
             if let Md5Side::Here(md5) = &mut self.md5 {
-                if let Some(helper) = spawn_md5(md5.clone()) {
+                if let Some(helper) = spawn_md5(md5.clone(), self.limit) {
                     self.md5 = helper;
                 }
             }
@@ -119,11 +169,13 @@ impl StreamHashes {
     }
 }
 
-fn spawn_md5(mut md5: Md5) -> Option<Md5Side> {
+fn spawn_md5(mut md5: Md5, limit: &'static HelperLimit) -> Option<Md5Side> {
+    let slot = limit.take()?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(QUEUE);
     let done = std::thread::Builder::new()
         .name("filegate-md5".into())
         .spawn(move || {
+            let _slot = slot;
             // Ends when the sender is dropped: finished, or the upload failed.
             for batch in rx {
                 batch.iter().for_each(|b| md5.update(b));
@@ -284,6 +336,26 @@ mod tests {
             let data = &data[..len];
             assert_eq!(streamed(data, &cuts, piece), one_shot(data), "{what}");
         }
+    }
+
+    #[test]
+    fn past_the_helper_limit_md5_is_hashed_in_place_with_the_same_result() {
+        static ONE: HelperLimit = HelperLimit::new(1);
+        let data = noise(3 * HELPER_MIN, 9);
+        let taken = ONE.take().unwrap();
+        assert!(ONE.take().is_none());
+        let mut h = StreamHashes::limited(&ONE);
+        h.update(Arc::new(vec![Bytes::copy_from_slice(&data[..2 * HELPER_MIN])]))
+            .unwrap();
+        assert!(matches!(h.md5, Md5Side::Here(_)), "no slot, no helper");
+        // The slot is given back: the next large batch hands the running MD5 to a helper.
+        drop(taken);
+        h.update(Arc::new(vec![Bytes::copy_from_slice(&data[2 * HELPER_MIN..])]))
+            .unwrap();
+        assert!(matches!(h.md5, Md5Side::Helper { .. }));
+        assert!(ONE.take().is_none(), "the helper holds the slot");
+        assert_eq!(h.finish().unwrap(), one_shot(&data));
+        assert!(ONE.take().is_some(), "an ended helper gives its slot back");
     }
 
     #[test]
