@@ -178,8 +178,8 @@ async fn read_text(field: &mut Field, name: &str) -> Result<String, ApiError> {
     String::from_utf8(buf).map_err(|_| ApiError::invalid("invalid_utf8", name.to_string()))
 }
 
-/// Streams the part's bytes into a new temp file, hashing them on the blocking pool, one
-/// batch written while the next is read. More than `limit` bytes → 413 after reading at
+/// Streams the part's bytes into a new temp file, writing and hashing them off the async
+/// workers (see [`Ingest`]), one batch written while the next is read. More than `limit` bytes → 413 after reading at
 /// most one network buffer past it; the temp file is removed on every failure. Consumes
 /// the field: the form can be read on only once it is gone.
 pub async fn stream_to_temp(mut field: Field, store: &Store, limit: u64) -> Result<Ingested, ApiError> {
