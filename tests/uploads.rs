@@ -222,6 +222,56 @@ async fn one_shot_multipart_answers_201_completed_with_the_file() {
 }
 
 #[actix_web::test]
+async fn uploads_around_the_batch_size_keep_every_byte_and_both_digests() {
+    use filegate::files::digest::HELPER_MIN;
+    use filegate::files::ingest::BATCH;
+    let env = TestEnv::new();
+    let tok = env.token("mediahub");
+    let sizes = [
+        HELPER_MIN - 1,
+        HELPER_MIN + 1,
+        BATCH - 1,
+        BATCH,
+        BATCH + 1,
+        3 * BATCH + HELPER_MIN + 3,
+    ];
+    for (i, &len) in sizes.iter().enumerate() {
+        let data = lumpy_bytes(len, i as u64 + 1);
+        let (s, v) = one_shot(&env, &tok, "", "blob.bin", &data).await;
+        assert_eq!(s, StatusCode::CREATED, "{len} bytes: {v}");
+        let f = &v["upload"]["file"];
+        assert_eq!(f["size"], len, "{len} bytes");
+        assert_eq!(f["sha256"], sha256_hex(&data), "{len} bytes");
+        assert_eq!(f["md5_checksum"], md5_hex(&data), "{len} bytes");
+        let row = {
+            let c = env.state.catalog.conn().unwrap();
+            catalog::files::get(&c, f["id"].as_str().unwrap())
+                .unwrap()
+                .unwrap()
+        };
+        let stored = std::fs::read(env.state.store.path(&row.blob_id).unwrap()).unwrap();
+        assert!(stored == data, "{len} bytes: the stored bytes differ");
+    }
+    // Chunks of a three-step upload, assembled (copied in batches) on completion.
+    let a = lumpy_bytes(BATCH + 1, 100);
+    let b = lumpy_bytes(2 * BATCH - 1, 101);
+    let up = open_upload(&env, &tok, "").await;
+    for (i, part) in [&a, &b].into_iter().enumerate() {
+        let (s, v) = post_chunk(&env, &up, i, 2, part).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let id = up["id"].as_str().unwrap();
+    let (s, v) = put_complete(&env, &tok, id, json!({"upload": {"nb_chunks": 2}})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let whole = [a, b].concat();
+    let f = &v["upload"]["file"];
+    assert_eq!(f["size"], whole.len());
+    assert_eq!(f["sha256"], sha256_hex(&whole));
+    assert_eq!(f["md5_checksum"], md5_hex(&whole));
+    assert_eq!(env.state.store.temp_count().unwrap(), 0);
+}
+
+#[actix_web::test]
 async fn one_shot_takes_options_from_form_fields_and_keeps_the_utf8_name() {
     let env = TestEnv::new();
     let tok = env.token("mediahub_write");

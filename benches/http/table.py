@@ -73,8 +73,10 @@ for sc in sorted(by, key=lambda s: ORDER.index(s) if s in ORDER else 99):
     elif sc == "6":
         r = d["-"]
         a, b = r["bytes"] / r["upload_s"] / 2**20, r["bytes"] / r["cp_s"] / 2**20
-        out.append(f"| {name} | {a:,.0f} MiB/s ({r['upload_s']:.1f} s) | cp+sync {b:,.0f} MiB/s "
-                   f"({r['cp_s']:.1f} s) | {a / b:.2f}x | {tgt} | | | {mib(r['rss_kib'])} "
+        runs = len(r.get("upload_runs", [0]))
+        med = f", median of {runs}" if runs > 1 else ""
+        out.append(f"| {name} | {a:,.0f} MiB/s ({r['upload_s']:.1f} s{med}) | cp+sync {b:,.0f} MiB/s "
+                   f"({r['cp_s']:.1f} s{med}) | {a / b:.2f}x | {tgt} | | | {mib(r['rss_kib'])} "
                    f"(before: {mib(r['rss_before_kib'])}) | | |")
 if "7k" in by and "7m" in by:
     k, m = by["7k"]["filegate"]["wrk"], by["7m"]["filegate"]["wrk"]

@@ -17,8 +17,6 @@ pub const MAX_FIELD: usize = 8 * 1024;
 pub const MAX_FIELDS: usize = 32;
 /// What framing and text fields may add to the file's bytes in a Content-Length.
 pub const SLACK: u64 = 1 << 20;
-/// Room for the network buffer that tips a batch over [`BATCH`], so it never reallocates.
-const SPARE: usize = 256 * 1024;
 /// A client that sends nothing for this long is dropped (its temp file with it).
 pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 /// The field that carries the data.
@@ -194,15 +192,17 @@ async fn read_text(field: &mut Field, name: &str) -> Result<String, ApiError> {
     String::from_utf8(buf).map_err(|_| ApiError::invalid("invalid_utf8", name.to_string()))
 }
 
-/// Streams the part's bytes into a new temp file, hashing them on the blocking pool, one
-/// batch written while the next is read. More than `limit` bytes → 413 after reading at
+/// Streams the part's bytes into a new temp file, writing and hashing them off the async
+/// workers (see [`Ingest`]), one batch written while the next is read. More than `limit` bytes → 413 after reading at
 /// most one network buffer past it; the temp file is removed on every failure. Consumes
 /// the field: the form can be read on only once it is gone.
 pub async fn stream_to_temp(mut field: Field, store: &Store, limit: u64) -> Result<Ingested, ApiError> {
     let st = store.clone();
     let mut ingest = Some(web::block(move || Ingest::new(&st)).await??);
     let mut pending: Option<_> = None;
-    let mut batch = Vec::with_capacity(BATCH + SPARE);
+    // The network's pieces, not copied: written with one writev, hashed in place.
+    let mut batch = Vec::new();
+    let mut batch_len = 0;
     let mut size: u64 = 0;
     loop {
         let next = actix_web::rt::time::timeout(IDLE_TIMEOUT, field.next()).await;
@@ -212,7 +212,8 @@ pub async fn stream_to_temp(mut field: Field, store: &Store, limit: u64) -> Resu
             Ok(Some(Err(e))) => Some(read_error(&e, incomplete_body)),
             Ok(Some(Ok(b))) => {
                 size += b.len() as u64;
-                batch.extend_from_slice(&b);
+                batch_len += b.len();
+                batch.push(b);
                 (size > limit).then(too_large)
             }
             Ok(None) => None,
@@ -224,14 +225,15 @@ pub async fn stream_to_temp(mut field: Field, store: &Store, limit: u64) -> Resu
             }
             return Err(e);
         }
-        if batch.len() >= BATCH || (end && !batch.is_empty()) {
+        if batch_len >= BATCH || (end && batch_len > 0) {
             if let Some(p) = pending.take() {
                 ingest = Some(finish_write(p).await?);
             }
             let mut ing = ingest.take().ok_or_else(|| ApiError::internal("ingest lost"))?;
-            let buf = std::mem::replace(&mut batch, Vec::with_capacity(BATCH + SPARE));
+            let buf = std::mem::take(&mut batch);
+            batch_len = 0;
             pending = Some(web::block(move || {
-                let r = ing.write(&buf);
+                let r = ing.write_pieces(buf);
                 (ing, r)
             }));
         }

@@ -406,3 +406,33 @@ pub fn vm_kib(pid: u32, key: &str) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
+
+pub fn md5_hex(b: &[u8]) -> String {
+    use md5::Digest;
+    filegate::ids::hex(&md5::Md5::digest(b))
+}
+
+/// `len` deterministic bytes (xorshift) with a multipart delimiter look-alike
+/// (`\r\n--`, `\r--`) every few KiB, so that a multipart parser hands the file over in
+/// pieces of uneven sizes, as a network does.
+pub fn lumpy_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut b: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut at = 0;
+    while at + 4 <= len {
+        let pat: &[u8] = if at % 2 == 0 { b"\r\n--" } else { b"\r--x" };
+        b[at..at + 4].copy_from_slice(&pat[..4]);
+        at += 1000 + (x as usize >> 3) % 7000 + at % 3;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    b
+}
