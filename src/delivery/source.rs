@@ -98,18 +98,20 @@ pub async fn marked(
     let store = state.store.clone();
     let (blob_id, file_id, size) = (file.blob_id.clone(), file.id.clone(), file.size);
     let tag = tag.to_string();
-    let make = move || -> Result<Marked, ApiError> {
-        let f = store.open_blob(&blob_id).map_err(|e| {
+    let open = move || {
+        store.open_blob(&blob_id).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 tracing::error!(file = %file_id, "blob missing for a catalog row");
                 ApiError::not_found("file")
             } else {
                 ApiError::from(e)
             }
-        })?;
-        let size = u64::try_from(size).unwrap_or(0);
+        })
+    };
+    let size = u64::try_from(size).unwrap_or(0);
+    let make = move |f: File| -> Result<Marked, ApiError> {
         let (container, copy) = autograph::containers::mark_copy(&f, size, &mark)?;
-        tracing::debug!(file = %file_id, container = container.as_str(), "marked copy");
+        tracing::debug!(container = container.as_str(), "marked copy");
         Ok(Marked {
             copy,
             file: Arc::new(f),
@@ -119,19 +121,14 @@ pub async fn marked(
     };
     // A small file whose bytes the page cache holds is laid out here (its container
     // reads cannot wait for the disk); anything else on the blocking pool.
-    if file.size >= 0 && file.size as u64 <= SMALL && cached(state, &file.blob_id, 0, file.size as u64) {
-        return make().map(Arc::new);
+    if size <= SMALL {
+        let f = open()?;
+        if read::is_cached(&f, 0, size) {
+            return make(f).map(Arc::new);
+        }
+        return web::block(move || make(f)).await?.map(Arc::new);
     }
-    web::block(make).await?.map(Arc::new)
-}
-
-/// True when bytes `start..start + len` of blob `blob_id` are in the page cache (read
-/// without waiting for the disk, see [`read`]); false when not, or on any error.
-fn cached(state: &AppState, blob_id: &str, start: u64, len: u64) -> bool {
-    let Ok(f) = state.store.open_blob(blob_id) else {
-        return false;
-    };
-    read::is_cached(&f, start, len)
+    web::block(move || make(open()?)).await?.map(Arc::new)
 }
 
 /// Entry `name` of archive `file_id`, from the delivery cache or the catalog; 404
