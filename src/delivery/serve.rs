@@ -32,10 +32,11 @@ use crate::state::AppState;
 const SMALL: u64 = 64 * 1024;
 /// Read size for larger files. Each streaming answer holds about one chunk plus actix's
 /// 32 KiB write buffer while its client is slow, so this bounds memory under many slow
-/// readers (1 000 readers: 430 MiB peak RSS at 256 KiB, ~100 MiB at 64 KiB, ~60 MiB at
-/// 16 KiB). Reads from the page cache cost no thread hop (see [`read`]), so small
-/// pieces keep large-file throughput (BENCHMARKS.md, scenarios 3 and 5).
-const CHUNK: usize = 16 * 1024;
+/// readers; reads from the page cache cost no thread hop (see [`read`]), so the size is
+/// a trade of per-piece work against memory. Measured with 1 000 slow readers and a
+/// 1 GiB file (BENCHMARKS.md, scenarios 5 and 3): 256 KiB 430 MiB; 64 KiB ~105 MiB and
+/// 0.99x nginx; 32 KiB 88 MiB and 0.95x; 16 KiB 69-88 MiB and 0.91x.
+const CHUNK: usize = 32 * 1024;
 
 /// The single exit: every answer, delivered or refused, goes to the audit trail.
 pub async fn deliver(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
