@@ -64,13 +64,12 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<Htt
                 .map(|m| m.len())
                 .sum();
             let applications: i64 = c.query_row("SELECT count(*) FROM apps", [], |r| r.get(0))?;
-            let files: i64 = c.query_row("SELECT count(*) FROM files", [], |r| r.get(0))?;
-            let stored: i64 = c.query_row("SELECT coalesce(sum(size), 0) FROM blobs", [], |r| r.get(0))?;
+            let (files, stored_bytes) = crate::catalog::files::totals(c)?;
             Ok(Gauges {
                 catalog_bytes,
                 applications: applications as u64,
-                files: files as u64,
-                stored_bytes: stored as u64,
+                files,
+                stored_bytes,
             })
         })
         .await?;
