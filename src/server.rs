@@ -141,6 +141,7 @@ async fn sweep_loop(state: AppState) {
 /// exactly what the server runs): expired files and abandoned uploads, then expired
 /// tokens and the records of used single-use signatures that have expired.
 pub async fn sweep_once(state: &AppState) {
+    state.store.close_idle();
     let now = state.clock.now_ms();
     let store = state.store.clone();
     match state

@@ -738,10 +738,16 @@ async fn deleting_a_file_or_disabling_its_application_stops_links_at_once() {
     let fx = fixture("a.bin", 10).await;
     let link = fx.link("").await;
     assert_eq!(fx.fetch(&link).await.0, StatusCode::OK);
+    assert_eq!(fx.env.state.store.open_count(), 1, "the served blob is kept open");
     let req = TestRequest::delete()
         .uri(&format!("/v1/files/{}", fx.id()))
         .insert_header(("Authorization", format!("Bearer {}", fx.token)));
     assert_eq!(fx.call(req).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        fx.env.state.store.open_count(),
+        0,
+        "deleting the file closes its blob at once (its disk space is freed)"
+    );
     let (s, _, b) = fx.fetch(&link).await;
     assert_eq!(
         (s, reason_of(&b).as_str()),

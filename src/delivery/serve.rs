@@ -259,13 +259,14 @@ async fn respond(
     if matches!(source, Source::Marked(_)) && !head && answer != RangeAnswer::Unsatisfiable {
         state.metrics.autograph_copies.fetch_add(1, Ordering::Relaxed);
     }
-    // Opened on the worker, like nginx without `open_file_cache`: an open(2) of a
-    // content-addressed path is a dentry-cache hit for any blob served recently.
+    // Opened on the worker (an open(2) of a content-addressed path is a dentry-cache hit
+    // for any blob served recently), and kept open for a moment like nginx's
+    // `open_file_cache`: a blob served many times a second is opened once.
     let open = || async move {
         if let Some(f) = held {
             return Ok(f);
         }
-        blob.open_blob(&blob_id).map(Arc::new).map_err(|e| {
+        blob.open_shared(&blob_id).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 tracing::error!(file = %file.id, "blob missing for a catalog row");
                 ApiError::not_found("file")

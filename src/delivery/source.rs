@@ -99,7 +99,7 @@ pub async fn marked(
     let (blob_id, file_id, size) = (file.blob_id.clone(), file.id.clone(), file.size);
     let tag = tag.to_string();
     let open = move || {
-        store.open_blob(&blob_id).map_err(|e| {
+        store.open_shared(&blob_id).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 tracing::error!(file = %file_id, "blob missing for a catalog row");
                 ApiError::not_found("file")
@@ -109,12 +109,12 @@ pub async fn marked(
         })
     };
     let size = u64::try_from(size).unwrap_or(0);
-    let make = move |f: File| -> Result<Marked, ApiError> {
-        let (container, copy) = autograph::containers::mark_copy(&f, size, &mark)?;
+    let make = move |f: Arc<File>| -> Result<Marked, ApiError> {
+        let (container, copy) = autograph::containers::mark_copy(&*f, size, &mark)?;
         tracing::debug!(container = container.as_str(), "marked copy");
         Ok(Marked {
             copy,
-            file: Arc::new(f),
+            file: f,
             mark_id,
             tag,
         })

@@ -13,6 +13,12 @@
 //! - `locks/blob-NN`: empty files whose `flock` makes [`Store::lock_blob`] hold across
 //!   processes (the server and `filegate verify --repair`).
 //!
+//! Blobs being served are kept open for a moment ([`Store::open_shared`]), like nginx's
+//! `open_file_cache`: a blob id names its bytes (it is their SHA-256), so an open handle
+//! can only go stale by the blob being deleted, which this process does through
+//! [`Store::delete`] (that forgets the handle at once) and another process
+//! (`filegate verify --repair`) is seen within [`OPEN_TTL`].
+//!
 //! Blob files are shared by identical uploads. Whoever adds or drops a reference to a
 //! blob holds [`Store::lock_blob`] across "bytes on disk" and "row committed" (or
 //! "row committed" and "bytes unlinked"), so a delete never unlinks bytes that a
@@ -21,12 +27,21 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
 use std::time::SystemTime;
 
 use crate::ids;
 
 const LOCK_STRIPES: usize = 64;
+/// How long a blob opened for serving is reused before it is opened again.
+pub const OPEN_TTL: Duration = Duration::from_secs(1);
+/// At most this many blobs are kept open for serving.
+pub const OPEN_MAX: usize = 512;
+
+/// Blob handles kept open for serving, by blob id, with when they were opened.
+type OpenBlobs = RwLock<HashMap<String, (Arc<File>, Instant)>>;
 
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -35,6 +50,7 @@ pub struct Store {
     uploads: PathBuf,
     lock_files: PathBuf,
     locks: Arc<[Mutex<()>; LOCK_STRIPES]>,
+    open: Arc<OpenBlobs>,
 }
 
 /// Held while a blob's references and bytes change together; see [`Store::lock_blob`].
@@ -79,6 +95,7 @@ impl Store {
             uploads: data_dir.join("uploads"),
             lock_files: data_dir.join("locks"),
             locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
+            open: Arc::default(),
         }
     }
 
@@ -143,6 +160,47 @@ impl Store {
         File::open(p)
     }
 
+    /// Blob `id` opened for serving: the handle opened within the last [`OPEN_TTL`] if
+    /// there is one, so that a blob served many times a second is opened once.
+    pub fn open_shared(&self, id: &str) -> io::Result<Arc<File>> {
+        let now = Instant::now();
+        let fresh = |at: Instant| now.saturating_duration_since(at) < OPEN_TTL;
+        if let Some((f, _)) = self
+            .open
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .filter(|(_, at)| fresh(*at))
+        {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(self.open_blob(id)?);
+        let mut open = self.open.write().unwrap_or_else(|e| e.into_inner());
+        if open.len() >= OPEN_MAX && !open.contains_key(id) {
+            open.retain(|_, (_, at)| fresh(*at));
+            if open.len() >= OPEN_MAX {
+                open.clear();
+            }
+        }
+        open.insert(id.to_string(), (f.clone(), now));
+        Ok(f)
+    }
+
+    /// Closes the kept-open blobs not used within [`OPEN_TTL`] (the periodic sweep), so
+    /// that a blob another process deleted does not keep its disk space for long.
+    pub fn close_idle(&self) {
+        let now = Instant::now();
+        self.open
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, (_, at)| now.saturating_duration_since(*at) < OPEN_TTL);
+    }
+
+    /// Number of blobs kept open for serving (for tests).
+    pub fn open_count(&self) -> usize {
+        self.open.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     pub fn exists(&self, id: &str) -> bool {
         self.path(id).is_some_and(|p| p.is_file())
     }
@@ -150,7 +208,10 @@ impl Store {
     /// Deletes blob `id`; a blob already gone is not an error.
     pub fn delete(&self, id: &str) -> io::Result<()> {
         let p = self.path(id).ok_or_else(bad_id)?;
-        match fs::remove_file(&p) {
+        let removed = fs::remove_file(&p);
+        // After the unlink, so that no request can open it again and keep it.
+        self.open.write().unwrap_or_else(|e| e.into_inner()).remove(id);
+        match removed {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
@@ -627,6 +688,63 @@ mod tests {
             .path("0123456789abcdef")
             .unwrap()
             .starts_with(d.path().join("blobs/01/23")));
+    }
+
+    fn blob(s: &Store, id: &str, bytes: &[u8]) {
+        let mut t = s.create_temp().unwrap();
+        t.write_all(bytes).unwrap();
+        t.persist(id).unwrap();
+    }
+
+    #[test]
+    fn a_blob_served_again_within_the_ttl_is_not_opened_again() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        blob(&s, "0123456789abcdef", b"hello");
+        let a = s.open_shared("0123456789abcdef").unwrap();
+        let b = s.open_shared("0123456789abcdef").unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "the second use reuses the open handle");
+        assert_eq!(s.open_count(), 1);
+        // A clone of the store (every worker holds one) shares the handles.
+        assert!(Arc::ptr_eq(&a, &s.clone().open_shared("0123456789abcdef").unwrap()));
+        std::thread::sleep(OPEN_TTL);
+        let c = s.open_shared("0123456789abcdef").unwrap();
+        assert!(!Arc::ptr_eq(&a, &c), "past the TTL the blob is opened again");
+        assert_eq!(s.open_count(), 1, "and the old handle is let go");
+        assert!(s.open_shared("00000000000000ff").is_err_and(|e| e.kind() == io::ErrorKind::NotFound));
+        assert_eq!(s.open_count(), 1, "a failed open keeps nothing");
+    }
+
+    #[test]
+    fn deleting_a_blob_closes_its_kept_handle_and_idle_ones_close_in_the_sweep() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        blob(&s, "0123456789abcdef", b"hello");
+        blob(&s, "fedcba9876543210", b"world");
+        let a = s.open_shared("0123456789abcdef").unwrap();
+        s.open_shared("fedcba9876543210").unwrap();
+        s.delete("0123456789abcdef").unwrap();
+        assert_eq!(s.open_count(), 1);
+        assert_eq!(Arc::strong_count(&a), 1, "only the answer being sent still holds it");
+        assert!(s.open_shared("0123456789abcdef").is_err(), "a deleted blob is not served from a kept handle");
+        s.close_idle();
+        assert_eq!(s.open_count(), 1, "a handle used within the TTL stays");
+        std::thread::sleep(OPEN_TTL);
+        s.close_idle();
+        assert_eq!(s.open_count(), 0);
+    }
+
+    #[test]
+    fn at_most_open_max_blobs_are_kept_open() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        for i in 0..OPEN_MAX + 10 {
+            let id = format!("{i:016x}");
+            blob(&s, &id, b"x");
+            s.open_shared(&id).unwrap();
+            assert!(s.open_count() <= OPEN_MAX);
+        }
+        assert!(s.open_count() >= 1);
     }
 
     #[test]
