@@ -769,6 +769,52 @@ async fn deleting_a_file_or_disabling_its_application_stops_links_at_once() {
 }
 
 #[actix_web::test]
+async fn a_small_file_is_read_once_a_second_however_often_it_is_fetched() {
+    let fx = fixture("a.bin", 5000).await;
+    let link = fx.link("").await;
+    let (s, _, b) = fx.fetch(&link).await;
+    assert_eq!((s, b.as_slice()), (StatusCode::OK, fx.data.as_slice()));
+    assert_eq!(fx.env.state.cache.small_blobs_bytes(), 5000, "its bytes are kept");
+    // The bytes on disk change behind the server's back (same length): within the
+    // second, the kept bytes are served, whole and in ranges.
+    let blob = fx
+        .env
+        .state
+        .store
+        .path(fx.file["sha256"].as_str().unwrap())
+        .unwrap();
+    std::fs::write(&blob, vec![b'x'; 5000]).unwrap();
+    let ranged = |r: &'static str| TestRequest::get().uri(&link).insert_header(("Range", r));
+    let (s, h, b) = fx.call(ranged("bytes=100-199")).await;
+    assert_eq!(s, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(h.get("content-range").unwrap(), "bytes 100-199/5000");
+    assert_eq!(b.as_slice(), &fx.data[100..200]);
+    let (s, h, b) = fx.call(ranged("bytes=-1")).await;
+    assert_eq!(
+        (s, h.get("content-length").unwrap().to_str().unwrap()),
+        (StatusCode::PARTIAL_CONTENT, "1")
+    );
+    assert_eq!(b.as_slice(), &fx.data[4999..]);
+    assert_eq!(fx.fetch(&link).await.2, fx.data);
+    // A second later the file is read again.
+    fx.env.clock.advance_secs(1);
+    assert_eq!(fx.fetch(&link).await.2, vec![b'x'; 5000]);
+    // A HEAD reads nothing; a file bigger than 64 KiB is streamed, never kept.
+    let big = fixture("b.bin", 64 * 1024 + 1).await;
+    let link = big.link("").await;
+    let (s, _, b) = big
+        .call(
+            TestRequest::default()
+                .method(actix_web::http::Method::HEAD)
+                .uri(&link),
+        )
+        .await;
+    assert_eq!((s, b.len()), (StatusCode::OK, 0));
+    assert_eq!(big.fetch(&link).await.2, big.data);
+    assert_eq!(big.env.state.cache.small_blobs_bytes(), 0);
+}
+
+#[actix_web::test]
 async fn browsers_get_a_small_html_refusal() {
     let fx = fixture("a.bin", 10).await;
     let link = fx.link(&format!("expiry_time={}", NOW_MS / 1000 + 5)).await;

@@ -5,12 +5,20 @@
 //! (`filegate app disable` on the command line) takes to show — and this process
 //! invalidates them at once when it deletes, revokes or disables something itself.
 //!
+//! The bytes of small blobs served within the last `TTL_MS` are kept too (at most
+//! [`SMALL_BLOBS_BYTES`] in all), so that a small file fetched many times a second is
+//! read once a second. A blob id names its bytes (their SHA-256), so kept bytes are never
+//! another version of the blob; they are only served after the link and the file's row
+//! have been checked as on every request.
+//!
 //! Bearer tokens are cached the same way, keyed by their SHA-256 (never the token
 //! itself), so that an API call such as issuing a link reads the catalog once per token
 //! per second rather than on every request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+
+use actix_web::web::Bytes;
 
 use crate::archive::Entry;
 use crate::catalog::files::FileRow;
@@ -19,6 +27,15 @@ use crate::catalog::tokens::TokenRow;
 pub const TTL_MS: i64 = 1000;
 /// Past this many entries the cache starts over (a crude but allocation-bounded policy).
 const MAX_ENTRIES: usize = 100_000;
+/// At most this many bytes of small blobs are kept.
+pub const SMALL_BLOBS_BYTES: usize = 8 << 20;
+
+/// Bytes of small blobs by blob id, with when they were read, and their total size.
+#[derive(Default)]
+struct SmallBlobs {
+    map: HashMap<String, (Bytes, i64)>,
+    bytes: usize,
+}
 
 #[derive(Default)]
 pub struct Cache {
@@ -27,6 +44,7 @@ pub struct Cache {
     /// Archive entries by `file_id/name` (a file id holds no `/`).
     entries: RwLock<HashMap<String, (Arc<Entry>, i64)>>,
     tokens: RwLock<HashMap<Vec<u8>, (TokenRow, i64)>>,
+    small_blobs: RwLock<SmallBlobs>,
 }
 
 fn fresh<K, Q, T>(m: &RwLock<HashMap<K, (T, i64)>>, key: &Q, now_ms: i64) -> Option<T>
@@ -86,6 +104,39 @@ impl Cache {
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, (row, _)| row.app_id != id);
     }
+    /// The bytes of blob `id` if they were read within the last `TTL_MS`.
+    pub fn small_blob(&self, id: &str, now_ms: i64) -> Option<Bytes> {
+        let m = self.small_blobs.read().unwrap_or_else(|e| e.into_inner());
+        m.map
+            .get(id)
+            .filter(|(_, at)| now_ms - at < TTL_MS && now_ms >= *at)
+            .map(|(b, _)| b.clone())
+    }
+    /// Keeps `bytes`, all of blob `id`, for `TTL_MS`; past [`SMALL_BLOBS_BYTES`] in all,
+    /// stale ones go first, then all.
+    pub fn put_small_blob(&self, id: &str, bytes: Bytes, now_ms: i64) {
+        if bytes.len() > SMALL_BLOBS_BYTES {
+            return;
+        }
+        let mut m = self.small_blobs.write().unwrap_or_else(|e| e.into_inner());
+        if let Some((old, _)) = m.map.remove(id) {
+            m.bytes -= old.len();
+        }
+        if m.bytes + bytes.len() > SMALL_BLOBS_BYTES {
+            m.map.retain(|_, (_, at)| now_ms - *at < TTL_MS && now_ms >= *at);
+            m.bytes = m.map.values().map(|(b, _)| b.len()).sum();
+            if m.bytes + bytes.len() > SMALL_BLOBS_BYTES {
+                m.map.clear();
+                m.bytes = 0;
+            }
+        }
+        m.bytes += bytes.len();
+        m.map.insert(id.to_string(), (bytes, now_ms));
+    }
+    /// Bytes of small blobs kept (for tests).
+    pub fn small_blobs_bytes(&self) -> usize {
+        self.small_blobs.read().unwrap_or_else(|e| e.into_inner()).bytes
+    }
     /// The token whose SHA-256 is `hash`, as the catalog said within the last `TTL_MS`.
     pub fn token(&self, hash: &[u8], now_ms: i64) -> Option<TokenRow> {
         fresh(&self.tokens, hash, now_ms)
@@ -119,6 +170,38 @@ mod tests {
             "a clock set back is not trusted"
         );
         assert!(c.token(&[2; 32], 1000).is_none());
+    }
+
+    #[test]
+    fn small_blobs_live_one_ttl_within_their_budget() {
+        let c = Cache::default();
+        c.put_small_blob("a", Bytes::from_static(b"hello"), 1000);
+        assert_eq!(
+            c.small_blob("a", 1000 + TTL_MS - 1).as_deref(),
+            Some(&b"hello"[..])
+        );
+        assert!(c.small_blob("a", 1000 + TTL_MS).is_none());
+        assert!(
+            c.small_blob("a", 999).is_none(),
+            "a clock set back is not trusted"
+        );
+        c.put_small_blob("a", Bytes::from_static(b"hi"), 1000);
+        assert_eq!(c.small_blobs_bytes(), 2, "a blob read again replaces its bytes");
+        let big = Bytes::from(vec![0u8; SMALL_BLOBS_BYTES / 2]);
+        c.put_small_blob("b", big.clone(), 1000);
+        c.put_small_blob("c", big.clone(), 1500);
+        assert!(c.small_blobs_bytes() <= SMALL_BLOBS_BYTES);
+        assert!(c.small_blob("c", 1500).is_some(), "the newest is kept");
+        c.put_small_blob("d", big.clone(), 2600);
+        assert!(c.small_blobs_bytes() <= SMALL_BLOBS_BYTES);
+        assert!(c.small_blob("d", 2600).is_some());
+        assert!(c.small_blob("c", 2600).is_none());
+        c.put_small_blob("e", Bytes::from(vec![0u8; SMALL_BLOBS_BYTES + 1]), 2600);
+        assert!(
+            c.small_blob("e", 2600).is_none(),
+            "more than the budget is never kept"
+        );
+        assert!(c.small_blobs_bytes() <= SMALL_BLOBS_BYTES);
     }
 
     #[test]

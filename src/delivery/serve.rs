@@ -250,30 +250,16 @@ async fn respond(
     let head = req.method() == Method::HEAD;
     let answer = range::evaluate(h(header::RANGE), h(header::IF_RANGE), total, &etag, last_modified);
     let metrics = state.metrics.clone();
-    let blob = state.store.clone();
-    let blob_id = file.blob_id.clone();
-    let held = match source {
-        Source::Marked(m) => Some(m.file.clone()),
-        _ => None,
-    };
     if matches!(source, Source::Marked(_)) && !head && answer != RangeAnswer::Unsatisfiable {
         state.metrics.autograph_copies.fetch_add(1, Ordering::Relaxed);
     }
-    // Opened on the worker (an open(2) of a content-addressed path is a dentry-cache hit
-    // for any blob served recently), and kept open for a moment like nginx's
-    // `open_file_cache`: a blob served many times a second is opened once.
+    // A small file's bytes come from memory when it was read within the last second.
+    let small = matches!(source, Source::Blob) && (1..=SMALL).contains(&total) && !head;
     let open = || async move {
-        if let Some(f) = held {
-            return Ok(f);
+        match source {
+            Source::Marked(m) => Ok(m.file.clone()),
+            _ => open_blob(state, file),
         }
-        blob.open_shared(&blob_id).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                tracing::error!(file = %file.id, "blob missing for a catalog row");
-                ApiError::not_found("file")
-            } else {
-                ApiError::from(e)
-            }
-        })
     };
     match answer {
         RangeAnswer::Unsatisfiable => Ok(res
@@ -284,6 +270,11 @@ async fn respond(
             res.insert_header((header::CONTENT_TYPE, content_type));
             if head {
                 return Ok(sized_empty(res, total));
+            }
+            if small {
+                let b = small_blob(state, file, total, now_ms).await?;
+                metrics.bytes_served.fetch_add(total, Ordering::Relaxed);
+                return Ok(res.no_chunking(total).body(b));
             }
             let f = open().await?;
             Ok(send(
@@ -309,6 +300,12 @@ async fn respond(
                 .insert_header((header::CONTENT_RANGE, r.content_range(total)));
             if head {
                 return Ok(sized_empty(res, r.len()));
+            }
+            if small {
+                let b = small_blob(state, file, total, now_ms).await?;
+                metrics.bytes_served.fetch_add(r.len(), Ordering::Relaxed);
+                let part = b.slice(r.start as usize..=r.end as usize);
+                return Ok(res.no_chunking(r.len()).body(part));
             }
             let f = open().await?;
             Ok(send(
@@ -348,6 +345,32 @@ async fn respond(
             .await?)
         }
     }
+}
+
+/// The file's blob, opened for serving (kept open a moment: [`crate::store::Store::open_shared`]).
+fn open_blob(state: &AppState, file: &FileRow) -> Result<Arc<File>, ApiError> {
+    state.store.open_shared(&file.blob_id).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            tracing::error!(file = %file.id, "blob missing for a catalog row");
+            ApiError::not_found("file")
+        } else {
+            ApiError::from(e)
+        }
+    })
+}
+
+/// All `total` bytes of a small file's blob: kept from a read within the last second
+/// ([`super::cache::Cache::small_blob`]), or read now and kept.
+async fn small_blob(state: &AppState, file: &FileRow, total: u64, now_ms: i64) -> Result<Bytes, ApiError> {
+    if let Some(b) = state.cache.small_blob(&file.blob_id, now_ms) {
+        if b.len() as u64 == total {
+            return Ok(b);
+        }
+    }
+    let f = open_blob(state, file)?;
+    let b = Bytes::from(read::read_exact_at(&f, 0, total as usize).await?);
+    state.cache.put_small_blob(&file.blob_id, b.clone(), now_ms);
+    Ok(b)
 }
 
 /// The body from the blob, or from the archive entry the link names.

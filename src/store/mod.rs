@@ -24,13 +24,13 @@
 //! "row committed" and "bytes unlinked"), so a delete never unlinks bytes that a
 //! concurrent upload of the same content is about to reference.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, Instant};
 use std::time::SystemTime;
+use std::time::{Duration, Instant};
 
 use crate::ids;
 
@@ -706,12 +706,17 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b), "the second use reuses the open handle");
         assert_eq!(s.open_count(), 1);
         // A clone of the store (every worker holds one) shares the handles.
-        assert!(Arc::ptr_eq(&a, &s.clone().open_shared("0123456789abcdef").unwrap()));
+        assert!(Arc::ptr_eq(
+            &a,
+            &s.clone().open_shared("0123456789abcdef").unwrap()
+        ));
         std::thread::sleep(OPEN_TTL);
         let c = s.open_shared("0123456789abcdef").unwrap();
         assert!(!Arc::ptr_eq(&a, &c), "past the TTL the blob is opened again");
         assert_eq!(s.open_count(), 1, "and the old handle is let go");
-        assert!(s.open_shared("00000000000000ff").is_err_and(|e| e.kind() == io::ErrorKind::NotFound));
+        assert!(s
+            .open_shared("00000000000000ff")
+            .is_err_and(|e| e.kind() == io::ErrorKind::NotFound));
         assert_eq!(s.open_count(), 1, "a failed open keeps nothing");
     }
 
@@ -725,8 +730,15 @@ mod tests {
         s.open_shared("fedcba9876543210").unwrap();
         s.delete("0123456789abcdef").unwrap();
         assert_eq!(s.open_count(), 1);
-        assert_eq!(Arc::strong_count(&a), 1, "only the answer being sent still holds it");
-        assert!(s.open_shared("0123456789abcdef").is_err(), "a deleted blob is not served from a kept handle");
+        assert_eq!(
+            Arc::strong_count(&a),
+            1,
+            "only the answer being sent still holds it"
+        );
+        assert!(
+            s.open_shared("0123456789abcdef").is_err(),
+            "a deleted blob is not served from a kept handle"
+        );
         s.close_idle();
         assert_eq!(s.open_count(), 1, "a handle used within the TTL stays");
         std::thread::sleep(OPEN_TTL);
