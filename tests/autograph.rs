@@ -476,6 +476,60 @@ async fn a_tagged_link_serves_one_consistent_marked_copy_under_range_and_validat
 }
 
 #[actix_web::test]
+async fn a_small_tagged_copy_from_memory_is_the_same_copy_whole_and_in_every_range() {
+    let fx = Fx::new();
+    let data = png(4, 4);
+    assert!(data.len() < 64 * 1024, "answered from memory");
+    let f = fx
+        .env
+        .upload(
+            &fx.token,
+            "?object_key=tiny.png&autograph=true",
+            "tiny.png",
+            &data,
+        )
+        .await;
+    let id = f["id"].as_str().unwrap().to_string();
+    let alice = fx.link(&format!("file_id={id}&autograph_tag=alice")).await;
+    let bob = fx.link(&format!("file_id={id}&autograph_tag=bob")).await;
+    let (s, h, copy) = fx.fetch(&alice, &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(header(&h, "content-length"), copy.len().to_string());
+    let iend = data.len() - 12;
+    assert_eq!(&copy[..iend], &data[..iend]);
+    assert_eq!(&copy[copy.len() - 12..], &data[iend..]);
+    assert_eq!(&copy[iend + 4..iend + 8], b"tEXt");
+    // Later requests (the layout and the bytes kept) give the same copy; the other
+    // link its own.
+    assert_eq!(fx.fetch(&alice, &[]).await.2, copy);
+    let copy_b = fx.fetch(&bob, &[]).await.2;
+    assert_ne!(copy_b, copy);
+    assert_eq!(&copy_b[..iend], &data[..iend]);
+    // Every range of the copy is that slice of the whole copy: before, across, inside
+    // and after the mark.
+    let n = copy.len();
+    for (a, b) in [
+        (0, 9),
+        (iend - 3, iend + 20),
+        (iend + 5, iend + 6),
+        (n - 12, n - 1),
+        (0, n - 1),
+        (iend, n - 1),
+    ] {
+        let range = format!("bytes={a}-{b}");
+        let (s, h, part) = fx.fetch(&alice, &[("Range", range.as_str())]).await;
+        assert_eq!(s, StatusCode::PARTIAL_CONTENT, "{range}");
+        assert_eq!(header(&h, "content-range"), format!("bytes {a}-{b}/{n}"));
+        assert_eq!(part, &copy[a..=b], "{range}");
+    }
+    let (_, _, last) = fx.fetch(&alice, &[("Range", "bytes=-5")]).await;
+    assert_eq!(last, &copy[n - 5..]);
+    // A second later (kept bytes and layout gone) it is still the same copy.
+    fx.env.clock.advance_secs(2);
+    assert_eq!(fx.fetch(&alice, &[]).await.2, copy);
+}
+
+#[actix_web::test]
 async fn backtraces_find_the_download_refuse_forgeries_and_report_unmarked_copies() {
     let fx = Fx::new();
     let data = b"plain text, any other type gets a trailer\n".repeat(10);

@@ -29,6 +29,12 @@ impl ReadAt for [u8] {
     }
 }
 
+impl ReadAt for actix_web::web::Bytes {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self[..].read_exact_at(buf, offset)
+    }
+}
+
 impl ReadAt for Vec<u8> {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         self.as_slice().read_exact_at(buf, offset)

@@ -20,7 +20,9 @@ use std::sync::{Arc, RwLock};
 
 use actix_web::web::Bytes;
 
+use super::source::Marked;
 use crate::archive::Entry;
+use crate::autograph::MarkId;
 use crate::catalog::files::FileRow;
 use crate::catalog::tokens::TokenRow;
 
@@ -29,6 +31,9 @@ pub const TTL_MS: i64 = 1000;
 const MAX_ENTRIES: usize = 100_000;
 /// At most this many bytes of small blobs are kept.
 pub const SMALL_BLOBS_BYTES: usize = 8 << 20;
+
+/// A tagged copy's key: the file id and the mark id (its link's key).
+type MarkedKey = (String, MarkId);
 
 /// Bytes of small blobs by blob id, with when they were read, and their total size.
 #[derive(Default)]
@@ -45,6 +50,8 @@ pub struct Cache {
     entries: RwLock<HashMap<String, (Arc<Entry>, i64)>>,
     tokens: RwLock<HashMap<Vec<u8>, (TokenRow, i64)>>,
     small_blobs: RwLock<SmallBlobs>,
+    /// Tagged copies by `file_id` and mark id.
+    marked: RwLock<HashMap<MarkedKey, (Arc<Marked>, i64)>>,
 }
 
 fn fresh<K, Q, T>(m: &RwLock<HashMap<K, (T, i64)>>, key: &Q, now_ms: i64) -> Option<T>
@@ -81,6 +88,7 @@ impl Cache {
     /// Forget every file (a pipeline deleted with its files).
     pub fn invalidate_files(&self) {
         self.files.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.marked.write().unwrap_or_else(|e| e.into_inner()).clear();
         self.entries.write().unwrap_or_else(|e| e.into_inner()).clear();
     }
     pub fn app_enabled(&self, id: &str, now_ms: i64) -> Option<bool> {
@@ -103,6 +111,17 @@ impl Cache {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, (row, _)| row.app_id != id);
+    }
+    /// The copy the tagged link `mark_id` serves of file `file_id`, if laid out within
+    /// the last `TTL_MS`.
+    pub fn marked(&self, file_id: &str, mark_id: &MarkId, now_ms: i64) -> Option<Arc<Marked>> {
+        let m = self.marked.read().unwrap_or_else(|e| e.into_inner());
+        m.get(&(file_id.to_string(), *mark_id))
+            .filter(|(_, at)| now_ms - at < TTL_MS && now_ms >= *at)
+            .map(|(v, _)| v.clone())
+    }
+    pub fn put_marked(&self, file_id: &str, m: Arc<Marked>, now_ms: i64) {
+        put(&self.marked, (file_id.to_string(), m.mark_id), m, now_ms)
     }
     /// The bytes of blob `id` if they were read within the last `TTL_MS`.
     pub fn small_blob(&self, id: &str, now_ms: i64) -> Option<Bytes> {

@@ -17,7 +17,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use super::disposition::{self, presentation};
 use super::range::{self, ByteRange, MultipartBody, RangeAnswer};
 use super::read;
-use super::source::{self, Source};
+use super::source::{self, open_blob, small_blob, Source};
 use super::tracked::Seen;
 use super::validators::{self, Conditionals, Precondition};
 use crate::autograph::copy::Segment;
@@ -157,7 +157,7 @@ async fn serve(state: &AppState, req: &HttpRequest, seen: &mut Seen) -> Result<H
     let source = match (&claims.item, &claims.autograph_tag) {
         (Some(item), _) => Source::Entry(source::entry(state, &file.id, item, now_ms).await?),
         // The mark id is the link's key: the same copy on every request of the link.
-        (None, Some(tag)) => Source::Marked(source::marked(state, &file, seen.link, tag).await?),
+        (None, Some(tag)) => Source::Marked(source::marked(state, &file, seen.link, tag, now_ms).await?),
         (None, None) => Source::Blob,
     };
     respond(state, req, &claims, &name, &file, &source, now_ms).await
@@ -253,14 +253,14 @@ async fn respond(
     if matches!(source, Source::Marked(_)) && !head && answer != RangeAnswer::Unsatisfiable {
         state.metrics.autograph_copies.fetch_add(1, Ordering::Relaxed);
     }
-    // A small file's bytes come from memory when it was read within the last second.
-    let small = matches!(source, Source::Blob) && (1..=SMALL).contains(&total) && !head;
-    let open = || async move {
-        match source {
-            Source::Marked(m) => Ok(m.file.clone()),
-            _ => open_blob(state, file),
-        }
+    // A small file's bytes (and a tagged copy's, but for its mark) come from memory when
+    // the file was read within the last second.
+    let size = u64::try_from(file.size).unwrap_or(0);
+    let small = match source {
+        Source::Blob | Source::Marked(_) => (1..=SMALL).contains(&size) && !head,
+        Source::Entry(_) => false,
     };
+    let open = || async move { open_blob(state, file) };
     match answer {
         RangeAnswer::Unsatisfiable => Ok(res
             .status(StatusCode::RANGE_NOT_SATISFIABLE)
@@ -272,8 +272,16 @@ async fn respond(
                 return Ok(sized_empty(res, total));
             }
             if small {
-                let b = small_blob(state, file, total, now_ms).await?;
-                metrics.bytes_served.fetch_add(total, Ordering::Relaxed);
+                let whole = ByteRange {
+                    start: 0,
+                    end: total - 1,
+                };
+                let b = small_body(
+                    source,
+                    small_blob(state, file, size, now_ms).await?,
+                    whole,
+                    &metrics,
+                );
                 return Ok(res.no_chunking(total).body(b));
             }
             let f = open().await?;
@@ -302,10 +310,8 @@ async fn respond(
                 return Ok(sized_empty(res, r.len()));
             }
             if small {
-                let b = small_blob(state, file, total, now_ms).await?;
-                metrics.bytes_served.fetch_add(r.len(), Ordering::Relaxed);
-                let part = b.slice(r.start as usize..=r.end as usize);
-                return Ok(res.no_chunking(r.len()).body(part));
+                let b = small_body(source, small_blob(state, file, size, now_ms).await?, r, &metrics);
+                return Ok(res.no_chunking(r.len()).body(b));
             }
             let f = open().await?;
             Ok(send(
@@ -347,30 +353,24 @@ async fn respond(
     }
 }
 
-/// The file's blob, opened for serving (kept open a moment: [`crate::store::Store::open_shared`]).
-fn open_blob(state: &AppState, file: &FileRow) -> Result<Arc<File>, ApiError> {
-    state.store.open_shared(&file.blob_id).map_err(|e| {
-        if e.kind() == io::ErrorKind::NotFound {
-            tracing::error!(file = %file.id, "blob missing for a catalog row");
-            ApiError::not_found("file")
-        } else {
-            ApiError::from(e)
-        }
-    })
-}
-
-/// All `total` bytes of a small file's blob: kept from a read within the last second
-/// ([`super::cache::Cache::small_blob`]), or read now and kept.
-async fn small_blob(state: &AppState, file: &FileRow, total: u64, now_ms: i64) -> Result<Bytes, ApiError> {
-    if let Some(b) = state.cache.small_blob(&file.blob_id, now_ms) {
-        if b.len() as u64 == total {
-            return Ok(b);
+/// Bytes `r` of what `source` serves, from all of the blob's `bytes`: a slice of them,
+/// or for a tagged copy its pieces (the mark's bytes and slices of the blob's).
+fn small_body(source: &Source, bytes: Bytes, r: ByteRange, metrics: &Metrics) -> Bytes {
+    let Source::Marked(m) = source else {
+        metrics.bytes_served.fetch_add(r.len(), Ordering::Relaxed);
+        return bytes.slice(r.start as usize..=r.end as usize);
+    };
+    let mut out = Vec::with_capacity(r.len() as usize);
+    for p in m.copy.pieces(r.start, r.end) {
+        match p {
+            Segment::Bytes(b) => out.extend_from_slice(&b),
+            Segment::File { start, len } => {
+                out.extend_from_slice(&bytes[start as usize..(start + len) as usize]);
+                metrics.bytes_served.fetch_add(len, Ordering::Relaxed);
+            }
         }
     }
-    let f = open_blob(state, file)?;
-    let b = Bytes::from(read::read_exact_at(&f, 0, total as usize).await?);
-    state.cache.put_small_blob(&file.blob_id, b.clone(), now_ms);
-    Ok(b)
+    Bytes::from(out)
 }
 
 /// The body from the blob, or from the archive entry the link names.

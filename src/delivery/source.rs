@@ -46,11 +46,10 @@ pub enum Source {
     Marked(Arc<Marked>),
 }
 
-/// A marked copy of an open blob, the same on every request of its link.
+/// A marked copy of a blob, the same on every request of its link.
 #[derive(Debug)]
 pub struct Marked {
     pub copy: Copy,
-    pub file: Arc<File>,
     pub mark_id: MarkId,
     pub tag: String,
 }
@@ -87,48 +86,69 @@ impl Source {
 }
 
 /// The copy of `file`'s blob that the tagged link `mark_id` serves: the mark is made
-/// under the server's key, placed by its container (`autograph::containers`).
+/// under the server's key, placed by its container (`autograph::containers`). The same
+/// link always serves the same copy, so its layout is kept for a second
+/// ([`super::cache::Cache::marked`]) for the many requests of one download.
 pub async fn marked(
     state: &AppState,
     file: &FileRow,
     mark_id: MarkId,
     tag: &str,
+    now_ms: i64,
 ) -> Result<Arc<Marked>, ApiError> {
-    let mark = state.marks.mark(&mark_id, &file.id, tag);
-    let store = state.store.clone();
-    let (blob_id, file_id, size) = (file.blob_id.clone(), file.id.clone(), file.size);
-    let tag = tag.to_string();
-    let open = move || {
-        store.open_shared(&blob_id).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                tracing::error!(file = %file_id, "blob missing for a catalog row");
-                ApiError::not_found("file")
-            } else {
-                ApiError::from(e)
-            }
-        })
-    };
-    let size = u64::try_from(size).unwrap_or(0);
-    let make = move |f: Arc<File>| -> Result<Marked, ApiError> {
-        let (container, copy) = autograph::containers::mark_copy(&*f, size, &mark)?;
-        tracing::debug!(container = container.as_str(), "marked copy");
-        Ok(Marked {
-            copy,
-            file: f,
-            mark_id,
-            tag,
-        })
-    };
-    // A small file whose bytes the page cache holds is laid out here (its container
-    // reads cannot wait for the disk); anything else on the blocking pool.
-    if size <= SMALL {
-        let f = open()?;
-        if read::is_cached(&f, 0, size) {
-            return make(f).map(Arc::new);
-        }
-        return web::block(move || make(f)).await?.map(Arc::new);
+    if let Some(m) = state.cache.marked(&file.id, &mark_id, now_ms) {
+        return Ok(m);
     }
-    web::block(move || make(open()?)).await?.map(Arc::new)
+    let mark = state.marks.mark(&mark_id, &file.id, tag);
+    let size = u64::try_from(file.size).unwrap_or(0);
+    let tag = tag.to_string();
+    let make = move |src: &dyn autograph::copy::ReadAt| -> Result<Marked, ApiError> {
+        let (container, copy) = autograph::containers::mark_copy(src, size, &mark)?;
+        tracing::debug!(container = container.as_str(), "marked copy");
+        Ok(Marked { copy, mark_id, tag })
+    };
+    // A small file is laid out from its bytes in memory; anything else on the
+    // blocking pool (its container reads may wait for the disk).
+    let m = if size <= SMALL {
+        make(&small_blob(state, file, size, now_ms).await?)?
+    } else {
+        let f = open_blob(state, file)?;
+        web::block(move || make(&*f)).await??
+    };
+    let m = Arc::new(m);
+    state.cache.put_marked(&file.id, m.clone(), now_ms);
+    Ok(m)
+}
+
+/// The file's blob, opened for serving (kept open a moment: [`crate::store::Store::open_shared`]).
+pub fn open_blob(state: &AppState, file: &FileRow) -> Result<Arc<File>, ApiError> {
+    state.store.open_shared(&file.blob_id).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            tracing::error!(file = %file.id, "blob missing for a catalog row");
+            ApiError::not_found("file")
+        } else {
+            ApiError::from(e)
+        }
+    })
+}
+
+/// All `total` bytes of a small file's blob: kept from a read within the last second
+/// ([`super::cache::Cache::small_blob`]), or read now and kept.
+pub async fn small_blob(
+    state: &AppState,
+    file: &FileRow,
+    total: u64,
+    now_ms: i64,
+) -> Result<Bytes, ApiError> {
+    if let Some(b) = state.cache.small_blob(&file.blob_id, now_ms) {
+        if b.len() as u64 == total {
+            return Ok(b);
+        }
+    }
+    let f = open_blob(state, file)?;
+    let b = Bytes::from(read::read_exact_at(&f, 0, total as usize).await?);
+    state.cache.put_small_blob(&file.blob_id, b.clone(), now_ms);
+    Ok(b)
 }
 
 /// Entry `name` of archive `file_id`, from the delivery cache or the catalog; 404
