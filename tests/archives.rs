@@ -979,6 +979,12 @@ async fn a_corrupted_entry_fails_its_crc_when_served_whole_but_ranges_still_work
         .fetch(items[1]["url"].as_str().unwrap(), &[("Range", "bytes=0-99")])
         .await;
     assert_eq!((s, b.as_slice()), (StatusCode::PARTIAL_CONTENT, &large[..100]));
+    // A small entry is read whole for any answer (and kept a second), so its ranges are
+    // checked too.
+    let (s, _, _) = fx
+        .fetch(items[0]["url"].as_str().unwrap(), &[("Range", "bytes=0-99")])
+        .await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "small: ranges checked too");
 }
 
 #[actix_web::test]

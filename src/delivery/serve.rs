@@ -258,7 +258,7 @@ async fn respond(
     let size = u64::try_from(file.size).unwrap_or(0);
     let small = match source {
         Source::Blob | Source::Marked(_) => (1..=SMALL).contains(&size) && !head,
-        Source::Entry(_) => false,
+        Source::Entry(e) => (1..=SMALL).contains(&e.size) && !head,
     };
     let open = || async move { open_blob(state, file) };
     match answer {
@@ -278,7 +278,7 @@ async fn respond(
                 };
                 let b = small_body(
                     source,
-                    small_blob(state, file, size, now_ms).await?,
+                    small_bytes(state, file, source, now_ms).await?,
                     whole,
                     &metrics,
                 );
@@ -310,7 +310,12 @@ async fn respond(
                 return Ok(sized_empty(res, r.len()));
             }
             if small {
-                let b = small_body(source, small_blob(state, file, size, now_ms).await?, r, &metrics);
+                let b = small_body(
+                    source,
+                    small_bytes(state, file, source, now_ms).await?,
+                    r,
+                    &metrics,
+                );
                 return Ok(res.no_chunking(r.len()).body(b));
             }
             let f = open().await?;
@@ -353,8 +358,22 @@ async fn respond(
     }
 }
 
-/// Bytes `r` of what `source` serves, from all of the blob's `bytes`: a slice of them,
-/// or for a tagged copy its pieces (the mark's bytes and slices of the blob's).
+/// What a small answer is cut from: all of the entry's bytes for an entry, else all of
+/// the blob's.
+async fn small_bytes(
+    state: &AppState,
+    file: &FileRow,
+    source: &Source,
+    now_ms: i64,
+) -> Result<Bytes, ApiError> {
+    match source {
+        Source::Entry(e) => source::small_entry(state, file, e, now_ms).await,
+        _ => small_blob(state, file, u64::try_from(file.size).unwrap_or(0), now_ms).await,
+    }
+}
+
+/// Bytes `r` of what `source` serves, from [`small_bytes`]: a slice of them, or for a
+/// tagged copy its pieces (the mark's bytes and slices of the blob's).
 fn small_body(source: &Source, bytes: Bytes, r: ByteRange, metrics: &Metrics) -> Bytes {
     let Source::Marked(m) = source else {
         metrics.bytes_served.fetch_add(r.len(), Ordering::Relaxed);

@@ -151,6 +151,45 @@ pub async fn small_blob(
     Ok(b)
 }
 
+/// All bytes of a small archive entry (checked against its CRC-32), kept for a second
+/// like a small blob's: the many range requests of one entry decompress it once.
+pub async fn small_entry(
+    state: &AppState,
+    file: &FileRow,
+    entry: &Arc<Entry>,
+    now_ms: i64,
+) -> Result<Bytes, ApiError> {
+    // Blob ids are hex: this key is never a blob's.
+    let key = format!("{}/{}", file.blob_id, entry.name);
+    if let Some(b) = state.cache.small_blob(&key, now_ms) {
+        if b.len() as u64 == entry.size {
+            return Ok(b);
+        }
+    }
+    let f = open_blob(state, file)?;
+    // A stored entry whose bytes the page cache holds is read here; a compressed one,
+    // or one the disk must be waited for, on the blocking pool.
+    let here = entry.method == Method::Stored && read::is_cached(&f, entry.offset, entry.size);
+    let e = entry.clone();
+    let read_all = move || -> io::Result<Vec<u8>> {
+        let mut out = vec![0u8; e.size as usize];
+        EntryReader::open(f, &e, 0)?.read_exact(&mut out)?;
+        Ok(out)
+    };
+    let out = if here {
+        read_all()
+    } else {
+        web::block(read_all).await?
+    };
+    let out = out.map_err(|e| {
+        tracing::error!(entry = %entry.name, error = %e, "archive entry could not be served");
+        ApiError::from(e)
+    })?;
+    let b = Bytes::from(out);
+    state.cache.put_small_blob(&key, b.clone(), now_ms);
+    Ok(b)
+}
+
 /// Entry `name` of archive `file_id`, from the delivery cache or the catalog; 404
 /// `item_not_found` when there is none (the link was signed for it, so this means the
 /// archive was replaced or indexed differently — it cannot be guessed into existence).
