@@ -52,6 +52,10 @@ pub struct Gauges {
     pub files: u64,
     pub stored_bytes: u64,
     pub applications: u64,
+    /// Blobs kept open for serving ([`crate::store::Store::open_shared`]).
+    pub open_blobs: u64,
+    /// Bytes of small files and entries kept in memory ([`crate::delivery::cache::Cache::small_blob`]).
+    pub memory_cache_bytes: u64,
 }
 
 impl Metrics {
@@ -238,6 +242,16 @@ impl Metrics {
                 "filegate_applications",
                 "Applications (API clients).",
                 g.applications,
+            ),
+            (
+                "filegate_open_blobs",
+                "Files kept open for serving (reused for a second).",
+                g.open_blobs,
+            ),
+            (
+                "filegate_memory_cache_bytes",
+                "Bytes of small files and archive entries kept in memory for a second.",
+                g.memory_cache_bytes,
             ),
         ];
         for (name, help, v) in gauges {

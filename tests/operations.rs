@@ -162,6 +162,9 @@ fn metrics_parse_with_a_prometheus_parser_and_count_requests_and_refusals() {
     assert!(has("counter filegate_bytes_uploaded{} 12345.0"));
     assert!(has("counter filegate_uploads_completed{} 1.0"));
     assert!(has("counter filegate_bytes_served{} 12345.0"));
+    // The file served is kept open, and its bytes in memory (it is small).
+    assert!(has("gauge filegate_open_blobs{} 1.0"), "{samples:#?}");
+    assert!(has("gauge filegate_memory_cache_bytes{} 12345.0"));
     assert!(has("counter filegate_links_issued{} 1.0"));
     assert!(samples
         .iter()

@@ -55,6 +55,8 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<Htt
         return Err(ApiError::new(ErrorKind::Forbidden, "metrics_forbidden"));
     }
     let dir = state.config.data_dir().to_path_buf();
+    let open_blobs = state.store.open_count() as u64;
+    let memory_cache_bytes = state.cache.small_blobs_bytes() as u64;
     let gauges = state
         .catalog
         .call(move |c| {
@@ -70,6 +72,8 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<Htt
                 applications: applications as u64,
                 files,
                 stored_bytes,
+                open_blobs,
+                memory_cache_bytes,
             })
         })
         .await?;
