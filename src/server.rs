@@ -76,10 +76,14 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         .keep_alive(Duration::from_secs(state.config.server.keep_alive))
         // actix copies body pieces into a per-connection write buffer and, by default,
         // takes the next piece while less than 32 KiB wait there: a slow reader then held
-        // two pieces (~64 KiB). Taking a piece only once the buffer is empty halves that
-        // (1 000 slow readers: 94 -> 58 MiB, BENCHMARKS.md scenario 5); fast clients are
-        // not slowed, the kernel's socket buffer keeps them fed (scenario 3).
-        .h1_write_buffer_size(1)
+        // two pieces (~64 KiB). Taking one only while less than 8 KiB wait (a response
+        // head always fits, so a small answer still leaves in one write) bounds that to
+        // one piece plus 8 KiB (BENCHMARKS.md scenario 5); fast clients are not slowed,
+        // the kernel's socket buffer keeps them fed (scenario 3).
+        .h1_write_buffer_size(WRITE_BUFFER)
+        // Like nginx's `tcp_nodelay on`: the last piece of an answer is not held back
+        // waiting for the client's acknowledgement of the previous one.
+        .tcp_nodelay(true)
         .disable_signals()
         .listen(listener)
         .map_err(|e| StartupError::Other(e.to_string()))?
@@ -97,6 +101,9 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     tracing::info!("stopped");
     result
 }
+
+/// See `h1_write_buffer_size` above.
+pub const WRITE_BUFFER: usize = 8 * 1024;
 
 fn install_signals() -> Result<(Signal, Signal), StartupError> {
     let err = |e: std::io::Error| StartupError::Other(format!("cannot install signal handlers: {e}"));

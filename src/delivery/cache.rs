@@ -29,6 +29,8 @@ use crate::catalog::tokens::TokenRow;
 pub const TTL_MS: i64 = 1000;
 /// Past this many entries the cache starts over (a crude but allocation-bounded policy).
 const MAX_ENTRIES: usize = 100_000;
+/// At most this many tagged copies' layouts are kept (each holds its mark, up to ~1 KiB).
+const MAX_MARKED: usize = 4096;
 /// At most this many bytes of small blobs are kept.
 pub const SMALL_BLOBS_BYTES: usize = 8 << 20;
 
@@ -67,9 +69,23 @@ where
 }
 
 fn put<K: std::hash::Hash + Eq, T>(m: &RwLock<HashMap<K, (T, i64)>>, key: K, v: T, now_ms: i64) {
+    put_capped(m, key, v, now_ms, MAX_ENTRIES)
+}
+
+/// Inserts; at `cap` entries, the stale ones go first, then all.
+fn put_capped<K: std::hash::Hash + Eq, T>(
+    m: &RwLock<HashMap<K, (T, i64)>>,
+    key: K,
+    v: T,
+    now_ms: i64,
+    cap: usize,
+) {
     let mut m = m.write().unwrap_or_else(|e| e.into_inner());
-    if m.len() >= MAX_ENTRIES {
-        m.clear();
+    if m.len() >= cap {
+        m.retain(|_, (_, at)| now_ms - *at < TTL_MS && now_ms >= *at);
+        if m.len() >= cap {
+            m.clear();
+        }
     }
     m.insert(key, (v, now_ms));
 }
@@ -121,7 +137,13 @@ impl Cache {
             .map(|(v, _)| v.clone())
     }
     pub fn put_marked(&self, file_id: &str, m: Arc<Marked>, now_ms: i64) {
-        put(&self.marked, (file_id.to_string(), m.mark_id), m, now_ms)
+        put_capped(
+            &self.marked,
+            (file_id.to_string(), m.mark_id),
+            m,
+            now_ms,
+            MAX_MARKED,
+        )
     }
     /// The bytes of blob `id` if they were read within the last `TTL_MS`.
     pub fn small_blob(&self, id: &str, now_ms: i64) -> Option<Bytes> {
@@ -189,6 +211,24 @@ mod tests {
             "a clock set back is not trusted"
         );
         assert!(c.token(&[2; 32], 1000).is_none());
+    }
+
+    #[test]
+    fn a_full_map_lets_stale_entries_go_first_then_all() {
+        let m: RwLock<HashMap<u32, (u32, i64)>> = RwLock::default();
+        put_capped(&m, 1, 1, 1000, 3);
+        put_capped(&m, 2, 2, 1100, 3);
+        put_capped(&m, 3, 3, 2000, 3);
+        put_capped(&m, 4, 4, 2200, 3);
+        let keys = |m: &RwLock<HashMap<u32, (u32, i64)>>| {
+            let mut k: Vec<u32> = m.read().unwrap().keys().copied().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&m), [3, 4], "1 and 2 were stale at 2200");
+        put_capped(&m, 5, 5, 2300, 3);
+        put_capped(&m, 6, 6, 2400, 3);
+        assert_eq!(keys(&m), [6], "all fresh at the cap: start over");
     }
 
     #[test]

@@ -37,6 +37,8 @@ const SMALL: u64 = 64 * 1024;
 /// 1 GiB file (BENCHMARKS.md, scenarios 5 and 3): 256 KiB 430 MiB; 64 KiB ~105 MiB and
 /// 0.99x nginx; 32 KiB 88 MiB and 0.95x; 16 KiB 69-88 MiB and 0.91x.
 const CHUNK: usize = 32 * 1024;
+/// The first piece of a streamed range: see [`read_range`].
+const FIRST_CHUNK: usize = CHUNK + crate::server::WRITE_BUFFER;
 
 /// The single exit: every answer, delivered or refused, goes to the audit trail.
 pub async fn deliver(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
@@ -509,7 +511,11 @@ fn read_range(file: Arc<File>, r: ByteRange, metrics: Arc<Metrics>) -> impl Stre
             if left == 0 {
                 return None;
             }
-            let n = left.min(CHUNK as u64) as usize;
+            // The first piece is larger by the connection's write-buffer threshold, so
+            // that actix's write buffer, sized by it, then takes every later piece
+            // without growing (crate::server::WRITE_BUFFER).
+            let piece = if pos == r.start { FIRST_CHUNK } else { CHUNK };
+            let n = left.min(piece as u64) as usize;
             match read::read_bytes(&file, pos, n).await {
                 Ok(buf) => {
                     metrics.bytes_served.fetch_add(n as u64, Ordering::Relaxed);
