@@ -32,4 +32,6 @@ if need > 0:
         (start + 1, start + need, template),
     )
     db.execute("COMMIT")
+    # As a catalog that grew over time would be: its WAL folded into the database.
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 print(db.execute("SELECT count(*) FROM files").fetchone()[0])
