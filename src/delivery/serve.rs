@@ -35,7 +35,9 @@ const SMALL: u64 = 64 * 1024;
 /// readers; reads from the page cache cost no thread hop (see [`read`]), so the size is
 /// a trade of per-piece work against memory. Measured with 1 000 slow readers and a
 /// 1 GiB file (BENCHMARKS.md, scenarios 5 and 3): 256 KiB 430 MiB; 64 KiB ~105 MiB and
-/// 0.99x nginx; 32 KiB 88 MiB and 0.95x; 16 KiB 69-88 MiB and 0.91x.
+/// 0.99x nginx; 32 KiB 88 MiB and 0.95x; 16 KiB 69-88 MiB and 0.91x. Since actix's
+/// write buffer no longer grows to two pieces (`crate::server::WRITE_BUFFER`), 32 KiB
+/// pieces take 58-66 MiB at 1.06-1.19x.
 const CHUNK: usize = 32 * 1024;
 /// The first piece of a streamed range: see [`read_range`].
 const FIRST_CHUNK: usize = CHUNK + crate::server::WRITE_BUFFER;
