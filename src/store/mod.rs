@@ -690,17 +690,11 @@ mod tests {
             .starts_with(d.path().join("blobs/01/23")));
     }
 
-    fn blob(s: &Store, id: &str, bytes: &[u8]) {
-        let mut t = s.create_temp().unwrap();
-        t.write_all(bytes).unwrap();
-        t.persist(id).unwrap();
-    }
-
     #[test]
     fn a_blob_served_again_within_the_ttl_is_not_opened_again() {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(d.path()).unwrap();
-        blob(&s, "0123456789abcdef", b"hello");
+        put(&s, "0123456789abcdef", b"hello");
         let a = s.open_shared("0123456789abcdef").unwrap();
         let b = s.open_shared("0123456789abcdef").unwrap();
         assert!(Arc::ptr_eq(&a, &b), "the second use reuses the open handle");
@@ -724,8 +718,8 @@ mod tests {
     fn deleting_a_blob_closes_its_kept_handle_and_idle_ones_close_in_the_sweep() {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(d.path()).unwrap();
-        blob(&s, "0123456789abcdef", b"hello");
-        blob(&s, "fedcba9876543210", b"world");
+        put(&s, "0123456789abcdef", b"hello");
+        put(&s, "fedcba9876543210", b"world");
         let a = s.open_shared("0123456789abcdef").unwrap();
         s.open_shared("fedcba9876543210").unwrap();
         s.delete("0123456789abcdef").unwrap();
@@ -752,7 +746,7 @@ mod tests {
         let s = Store::open(d.path()).unwrap();
         for i in 0..OPEN_MAX + 10 {
             let id = format!("{i:016x}");
-            blob(&s, &id, b"x");
+            put(&s, &id, b"x");
             s.open_shared(&id).unwrap();
             assert!(s.open_count() <= OPEN_MAX);
         }
