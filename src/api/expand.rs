@@ -6,17 +6,11 @@ use super::params::Params;
 use crate::error::ApiError;
 
 /// The links a request asked to expand, among its endpoint's `names`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Expand {
     names: &'static [&'static str],
     /// Bit `i` set: `names[i]` is expanded.
     on: u32,
-}
-
-impl Default for Expand {
-    fn default() -> Self {
-        Expand { names: &[], on: 0 }
-    }
 }
 
 impl Expand {

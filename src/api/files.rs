@@ -148,6 +148,39 @@ pub async fn entries_of(state: &AppState, f: &FileRow) -> Result<Vec<Entry>, Api
         .await
 }
 
+/// A whole file as an expanded link shows it (with its own `href`).
+pub fn expanded_file(f: &FileRow, entries: &[Entry], base: &str) -> Value {
+    let mut v = file_json(f, entries, base);
+    v["href"] = json!(format!("{base}/v1/files/{}", f.id));
+    v
+}
+
+/// The visible (unexpired) files among `ids`, with their archives' entries, to expand
+/// links to them: two queries whatever their number. Blocking.
+pub fn load_files(
+    c: &rusqlite::Connection,
+    ids: &[String],
+    now_ms: i64,
+) -> Result<HashMap<String, (FileRow, Vec<Entry>)>, ApiError> {
+    let rows: Vec<FileRow> = catalog_files::get_many(c, ids)?
+        .into_iter()
+        .filter(|f| !f.is_expired(now_ms))
+        .collect();
+    let archives: Vec<&str> = rows
+        .iter()
+        .filter(|f| f.kind == "archive")
+        .map(|f| f.id.as_str())
+        .collect();
+    let mut entries = catalog_archives::list_many(c, &archives)?;
+    Ok(rows
+        .into_iter()
+        .map(|f| {
+            let e = entries.remove(&f.id).unwrap_or_default();
+            (f.id.clone(), (f, e))
+        })
+        .collect())
+}
+
 /// `{id, href}` of a file.
 pub fn file_link(id: &str, base: &str) -> Value {
     json!({"id": id, "href": format!("{base}/v1/files/{id}")})

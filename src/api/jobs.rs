@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::base_url;
 use super::body;
 use super::expand::Expand;
-use super::files::{file_json, file_link};
+use super::files::{self, file_link};
 use super::params::{Params, LIST};
 use super::pipelines::{pipeline_json, pipeline_link};
 use super::render::Rendering;
@@ -27,9 +27,7 @@ const EXPANDABLE: &[&str] = &["file", "pipeline"];
 
 /// A whole file as an expanded link shows it (with its own `href`).
 fn expanded_file(f: &FileRow, base: &str) -> Value {
-    let mut v = file_json(f, &[], base);
-    v["href"] = json!(format!("{base}/v1/files/{}", f.id));
-    v
+    files::expanded_file(f, &[], base)
 }
 
 /// A whole pipeline as an expanded link shows it (with its own `href`).
