@@ -181,6 +181,62 @@ pub fn load_files(
         .collect())
 }
 
+/// Every `"file": {id, href}` link in `v`, at any depth, made whole while its file is
+/// visible (a file deleted or expired since stays the link): one catalog call for all.
+/// For answers that hold file links and nothing else to expand (links, backtraces).
+pub async fn expand_file_links(state: &AppState, v: &mut Value, base: &str) -> Result<(), ApiError> {
+    let mut ids = Vec::new();
+    collect_file_links(v, &mut ids);
+    if ids.is_empty() {
+        return Ok(());
+    }
+    ids.sort();
+    ids.dedup();
+    let now = state.clock.now_ms();
+    let files = state.catalog.call(move |c| load_files(c, &ids, now)).await?;
+    replace_file_links(v, &files, base);
+    Ok(())
+}
+
+/// The id of a link (`{id, href}` and nothing else).
+fn link_id(v: &Value) -> Option<&str> {
+    match v {
+        Value::Object(m) if m.len() == 2 && m.contains_key("href") => m.get("id")?.as_str(),
+        _ => None,
+    }
+}
+
+fn collect_file_links(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match link_id(x) {
+                    Some(id) if k == "file" => out.push(id.to_string()),
+                    _ => collect_file_links(x, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_file_links(x, out)),
+        _ => {}
+    }
+}
+
+fn replace_file_links(v: &mut Value, files: &HashMap<String, (FileRow, Vec<Entry>)>, base: &str) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                let found = link_id(x).and_then(|id| files.get(id));
+                match found {
+                    Some((f, entries)) if k == "file" => *x = expanded_file(f, entries, base),
+                    _ => replace_file_links(x, files, base),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| replace_file_links(x, files, base)),
+        _ => {}
+    }
+}
+
 /// `{id, href}` of a file.
 pub fn file_link(id: &str, base: &str) -> Value {
     json!({"id": id, "href": format!("{base}/v1/files/{id}")})
