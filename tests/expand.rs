@@ -547,3 +547,67 @@ async fn endpoints_without_links_refuse_any_name_to_expand() {
     let path = "/v1/pipelines/?expand_all=maybe";
     assert_refused(path, get(env, tok, path).await, "invalid_boolean", "expand_all");
 }
+
+#[actix_web::test]
+async fn a_backtraces_file_links_expand() {
+    let env = TestEnv::new();
+    let tok = env.token("mediahub,autograph");
+    let data = b"plain text, any other type gets a trailer\n".repeat(10);
+    let file = env
+        .upload(&tok, "?object_key=notes.txt&autograph=true", "notes.txt", &data)
+        .await;
+    let fid = id(&file);
+    let v = ok(
+        &env,
+        &tok,
+        &format!("/v1/files/downloads/?file_id={fid}&autograph_tag=bob"),
+    )
+    .await;
+    let path = v["download"]["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(BASE)
+        .unwrap()
+        .to_string();
+    let app = env.service().await;
+    let res = test::call_service(
+        &app,
+        TestRequest::get()
+            .uri(&path)
+            .peer_addr("192.0.2.50:1234".parse().unwrap())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let copy = test::read_body(res).await.to_vec();
+    env.state.audit.flush();
+
+    let trace = |q: &'static str| {
+        let (ct, body) = multipart_file("leak.txt", &copy);
+        bearer(TestRequest::post().uri(&format!("/v1/backtraces/{q}")), &tok)
+            .insert_header(("Content-Type", ct))
+            .set_payload(body)
+    };
+    let (s, v) = call(&env, trace("?expand=file")).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let b = &v["backtrace"];
+    assert_eq!(b["result"], "found");
+    assert_eq!(b["file"], file, "the whole file, as uploaded");
+    assert_eq!(b["marks"][0]["file"]["name"], "notes.txt");
+    assert_eq!(b["downloads"][0]["file"]["name"], "notes.txt", "{b}");
+    let bid = id(b);
+
+    let v = ok(&env, &tok, &format!("/v1/backtraces/{bid}")).await;
+    assert_link(&v["backtrace"]["file"], "files", &fid);
+    assert_link(&v["backtrace"]["downloads"][0]["file"], "files", &fid);
+    let v = ok(&env, &tok, &format!("/v1/backtraces/{bid}?expand_all=true")).await;
+    assert_eq!(v["backtrace"]["file"]["size"], data.len());
+    let v = ok(&env, &tok, "/v1/backtraces/?expand=file").await;
+    assert_eq!(v["backtraces"][0]["file"]["name"], "notes.txt");
+    assert_eq!(v["backtraces"][0]["marks"][0]["file"]["name"], "notes.txt");
+
+    let (s, v) = call(&env, trace("?expand=pipeline")).await;
+    assert_refused("trace", (s, v), "invalid_expand", "expand");
+    let path = format!("/v1/backtraces/{bid}?expand=job");
+    assert_refused(&path, get(&env, &tok, &path).await, "invalid_expand", "expand");
+}
