@@ -2,16 +2,21 @@
 //! delivery and every refusal of a link, one entry per link × client × outcome (so a
 //! client's many Range requests are one download), with its requests.
 
+use std::collections::HashMap;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::base_url;
 use super::downloads::parse_ip;
-use super::files::file_link;
+use super::expand::Expand;
+use super::files::{expanded_file, file_link, load_files};
 use super::params::{Params, LIST};
 use super::render::Rendering;
+use crate::archive::Entry;
 use crate::auth::{authenticate, Scope};
 use crate::catalog::audit::{self as table, DownloadRow, Query, RequestRow};
+use crate::catalog::files::FileRow;
 use crate::error::ApiError;
 use crate::ids;
 use crate::state::AppState;
@@ -28,6 +33,35 @@ pub const FILTERS: &[&str] = &[
     "from",
     "to",
 ];
+
+/// An audit entry's expandable link.
+const EXPANDABLE: &[&str] = &["file"];
+
+/// The files of `rows` when `x` expands them (none otherwise). Blocking.
+fn files_of(
+    c: &rusqlite::Connection,
+    rows: &[DownloadRow],
+    x: Expand,
+    now_ms: i64,
+) -> Result<HashMap<String, (FileRow, Vec<Entry>)>, ApiError> {
+    if !x.has("file") {
+        return Ok(HashMap::new());
+    }
+    let mut ids: Vec<String> = rows.iter().filter_map(|d| d.file_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    load_files(c, &ids, now_ms)
+}
+
+/// [`download_json`] with its file whole when it is in `files` (a file deleted since
+/// stays the link).
+fn expanded_json(d: &DownloadRow, files: &HashMap<String, (FileRow, Vec<Entry>)>, base: &str) -> Value {
+    let mut v = download_json(d, base);
+    if let Some((f, entries)) = d.file_id.as_ref().and_then(|id| files.get(id)) {
+        v["file"] = expanded_file(f, entries, base);
+    }
+    v
+}
 
 /// Requests shown with one download.
 const MAX_EVENTS: u64 = 1000;
@@ -126,14 +160,23 @@ pub fn query(p: &Params) -> Result<Query, ApiError> {
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[LIST, FILTERS])?;
     let rendering = Rendering::negotiate(&req, &params)?;
+    let x = Expand::parse(&params, EXPANDABLE)?;
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::MediahubRead)?;
     let q = query(&params)?;
     let (start, limit) = (q.start, q.limit);
-    let (rows, total) = state.catalog.call(move |c| Ok(table::list(c, &q)?)).await?;
+    let now = state.clock.now_ms();
+    let (rows, total, files) = state
+        .catalog
+        .call(move |c| {
+            let (rows, total) = table::list(c, &q)?;
+            let files = files_of(c, &rows, x, now)?;
+            Ok((rows, total, files))
+        })
+        .await?;
     let base = base_url(&req, &state.config);
-    let downloads: Vec<Value> = rows.iter().map(|d| download_json(d, &base)).collect();
+    let downloads: Vec<Value> = rows.iter().map(|d| expanded_json(d, &files, &base)).collect();
     Ok(rendering.ok(json!({
         "downloads": downloads,
         "total": total,
@@ -149,17 +192,25 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[])?;
     let rendering = Rendering::negotiate(&req, &params)?;
+    let x = Expand::parse(&params, EXPANDABLE)?;
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::MediahubRead)?;
     let id: i64 = path.parse().map_err(|_| ApiError::not_found("download"))?;
+    let now = state.clock.now_ms();
     let found = state
         .catalog
-        .call(move |c| Ok(table::get(c, id, MAX_EVENTS)?))
+        .call(move |c| {
+            let Some((d, events)) = table::get(c, id, MAX_EVENTS)? else {
+                return Ok(None);
+            };
+            let files = files_of(c, std::slice::from_ref(&d), x, now)?;
+            Ok(Some((d, events, files)))
+        })
         .await?;
-    let (d, events) = found.ok_or_else(|| ApiError::not_found("download"))?;
+    let (d, events, files) = found.ok_or_else(|| ApiError::not_found("download"))?;
     let base = base_url(&req, &state.config);
-    let mut v = download_json(&d, &base);
+    let mut v = expanded_json(&d, &files, &base);
     v["events"] = Value::Array(events.iter().map(event_json).collect());
     Ok(rendering.ok(json!({ "download": v })))
 }

@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 
 use super::audit::download_json;
 use super::base_url;
-use super::files::file_link;
+use super::expand::Expand;
+use super::files::{expand_file_links, file_link};
 use super::multipart::{self, FilePart, Form, IDLE_TIMEOUT};
 use super::params::{Params, LIST};
 use super::render::Rendering;
@@ -33,6 +34,9 @@ use crate::state::AppState;
 
 /// Scanned on the blocking pool in batches of this size.
 const BATCH: usize = 1 << 20;
+/// A backtrace's expandable link: `file` (its own, its marks' and their downloads').
+const EXPANDABLE: &[&str] = &["file"];
+
 /// Most audit entries shown per mark.
 const MAX_DOWNLOADS: u64 = 1000;
 
@@ -54,6 +58,7 @@ async fn create_inner(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[])?;
     let rendering = Rendering::negotiate(req, &params)?;
+    let x = Expand::parse(&params, EXPANDABLE)?;
     let who = authenticate(state, req, &params).await?;
     who.require(Scope::Autograph)?;
     if !multipart::is_multipart(req) {
@@ -64,7 +69,10 @@ async fn create_inner(
     let (fields, part) = form.until_file().await?;
     let b = trace_form_file(state, form, fields, part, Some(who.app_id.clone())).await?;
     let base = base_url(req, &state.config);
-    let v = backtrace_json(state, b, &base).await?;
+    let mut v = backtrace_json(state, b, &base).await?;
+    if x.has("file") {
+        expand_file_links(state, &mut v, &base).await?;
+    }
     Ok(rendering.respond(StatusCode::CREATED, json!({ "backtrace": v })))
 }
 
@@ -177,6 +185,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[])?;
     let rendering = Rendering::negotiate(&req, &params)?;
+    let x = Expand::parse(&params, EXPANDABLE)?;
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::Autograph)?;
@@ -184,7 +193,10 @@ pub async fn get(
         .await?
         .ok_or_else(|| ApiError::not_found("backtrace"))?;
     let base = base_url(&req, &state.config);
-    let v = backtrace_json(&state, b, &base).await?;
+    let mut v = backtrace_json(&state, b, &base).await?;
+    if x.has("file") {
+        expand_file_links(&state, &mut v, &base).await?;
+    }
     Ok(rendering.ok(json!({ "backtrace": v })))
 }
 
@@ -193,6 +205,7 @@ pub async fn get(
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[LIST, &["result"]])?;
     let rendering = Rendering::negotiate(&req, &params)?;
+    let x = Expand::parse(&params, EXPANDABLE)?;
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::Autograph)?;
@@ -208,7 +221,10 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     let (start, limit) = (paging.start, paging.limit);
     let (rows, total) = page(&state, result, paging.direction > 0, start, limit).await?;
     let base = base_url(&req, &state.config);
-    let items: Vec<Value> = rows.iter().map(|b| summary_json(b, &base)).collect();
+    let mut items = Value::Array(rows.iter().map(|b| summary_json(b, &base)).collect());
+    if x.has("file") {
+        expand_file_links(&state, &mut items, &base).await?;
+    }
     Ok(rendering.ok(json!({
         "backtraces": items,
         "total": total,

@@ -8,6 +8,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::base_url;
+use super::expand::Expand;
+use super::files::expand_file_links;
 use super::params::Params;
 use super::render::Rendering;
 use crate::archive::Entry;
@@ -234,6 +236,7 @@ async fn select(state: &AppState, selector: Selector) -> Result<FileRow, ApiErro
 pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[PARAMS, accepted_params(&req)])?;
     let rendering = Rendering::negotiate(&req, &params)?;
+    let x = Expand::parse(&params, &["file"])?;
     let who = authenticate(&state, &req, &params).await?;
     who.require(Scope::MediahubDownloadFiles)?;
     let now_ms = state.clock.now_ms();
@@ -251,7 +254,7 @@ pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<H
     }
 
     let base = base_url(&req, &state.config);
-    let download = issue(&state, &d, Some(who.app_id.clone()), &base).await?;
+    let mut download = issue(&state, &d, Some(who.app_id.clone()), &base).await?;
     if d.redirect {
         if let Some(url) = download["url"].as_str() {
             return Ok(HttpResponse::build(StatusCode::FOUND)
@@ -259,6 +262,9 @@ pub async fn downloads(state: web::Data<AppState>, req: HttpRequest) -> Result<H
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish());
         }
+    }
+    if x.has("file") {
+        expand_file_links(&state, &mut download, &base).await?;
     }
     let mut res = rendering.ok(json!({ "download": download }));
     res.headers_mut().insert(

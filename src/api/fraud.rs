@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::downloads::parse_ip;
+use super::expand::Expand;
 use super::params::Params;
 use super::render::Rendering;
 use crate::auth::{authenticate, Scope};
@@ -45,6 +46,7 @@ async fn sources(state: &AppState) -> Result<Vec<table::SourceRow>, ApiError> {
 pub async fn lists(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[])?;
     let rendering = Rendering::negotiate(&req, &params)?;
+    Expand::nothing(&params)?;
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::MediahubRead)?;
@@ -64,6 +66,7 @@ pub async fn import(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[&["source"]])?;
     let rendering = Rendering::negotiate(&req, &params)?;
+    Expand::nothing(&params)?;
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::Mediahub)?;
@@ -102,6 +105,7 @@ pub async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[&["source"]])?;
     Rendering::negotiate(&req, &params)?;
+    Expand::nothing(&params)?;
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::Mediahub)?;
@@ -126,6 +130,7 @@ pub async fn remove(
 pub async fn check(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[&["ip"]])?;
     let rendering = Rendering::negotiate(&req, &params)?;
+    Expand::nothing(&params)?;
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::MediahubRead)?;

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use super::base_url;
 use super::body;
-use super::files::{file_json, file_link};
+use super::expand::Expand;
+use super::files::{self, file_link};
 use super::params::{Params, LIST};
 use super::pipelines::{pipeline_json, pipeline_link};
 use super::render::Rendering;
@@ -21,46 +22,34 @@ use crate::jobs::{self, JobStatus, JobView, ListQuery, NewJob, Progress, SortKey
 use crate::state::AppState;
 
 const LIST_FILTERS: &[&str] = &["status", "pipeline.id", "autograph", "input.file.name"];
-/// Which links to expand: `expand=file,pipeline` and/or `expand_all=true`.
-#[derive(Debug, Clone, Copy, Default)]
-struct Expand {
-    file: bool,
-    pipeline: bool,
-}
-
-impl Expand {
-    /// A job's expandable links are `file` (input and outputs) and `pipeline`; another
-    /// name → 400 `invalid_expand`.
-    fn parse(p: &Params) -> Result<Expand, ApiError> {
-        let all = p.flag("expand_all")?;
-        let mut x = Expand {
-            file: all,
-            pipeline: all,
-        };
-        for name in p.get("expand").unwrap_or("").split(',').map(str::trim) {
-            match name {
-                "" => {}
-                "file" => x.file = true,
-                "pipeline" => x.pipeline = true,
-                _ => return Err(ApiError::invalid("invalid_expand", "expand")),
-            }
-        }
-        Ok(x)
-    }
-}
+/// A job's expandable links: `file` (input and outputs) and `pipeline`.
+const EXPANDABLE: &[&str] = &["file", "pipeline"];
 
 /// A whole file as an expanded link shows it (with its own `href`).
 fn expanded_file(f: &FileRow, base: &str) -> Value {
-    let mut v = file_json(f, &[], base);
-    v["href"] = json!(format!("{base}/v1/files/{}", f.id));
+    files::expanded_file(f, &[], base)
+}
+
+/// A whole pipeline as an expanded link shows it (with its own `href`).
+pub fn expanded_pipeline(p: &PipelineRow, base: &str) -> Value {
+    let mut v = pipeline_json(p);
+    v["href"] = json!(format!("{base}/v1/pipelines/{}", p.id));
     v
+}
+
+/// A whole job as an expanded link shows it: as `GET /v1/jobs/ID` does, its own links
+/// unexpanded, with its own `href`.
+pub fn expanded_job(v: &JobView, base: &str) -> Value {
+    let mut j = job_json(v, Expand::default(), &HashMap::new(), base);
+    j["href"] = json!(format!("{base}/v1/jobs/{}", v.job.id));
+    j
 }
 
 /// The MediaHub job resource (without its wrapper).
 fn job_json(v: &JobView, x: Expand, pipelines: &HashMap<String, PipelineRow>, base: &str) -> Value {
     let j = &v.job;
     let file = |f: &FileRow| {
-        if x.file {
+        if x.has("file") {
             expanded_file(f, base)
         } else {
             file_link(&f.id, base)
@@ -72,18 +61,14 @@ fn job_json(v: &JobView, x: Expand, pipelines: &HashMap<String, PipelineRow>, ba
         // Deleted since: the link, and when expanding, the name it had.
         (Some(id), None) => {
             let mut l = file_link(id, base);
-            if x.file {
+            if x.has("file") {
                 l["name"] = json!(j.input_file_name);
             }
             l
         }
     };
     let pipeline = match pipelines.get(&j.pipeline_id) {
-        Some(p) if x.pipeline => {
-            let mut p = pipeline_json(p);
-            p["href"] = json!(format!("{base}/v1/pipelines/{}", j.pipeline_id));
-            p
-        }
+        Some(p) if x.has("pipeline") => expanded_pipeline(p, base),
         _ => pipeline_link(&j.pipeline_id, base),
     };
     let outputs: Vec<Value> = v
@@ -126,7 +111,7 @@ fn pipelines_of(
     x: Expand,
 ) -> Result<HashMap<String, PipelineRow>, ApiError> {
     let mut out = HashMap::new();
-    if !x.pipeline {
+    if !x.has("pipeline") {
         return Ok(out);
     }
     for v in views {
@@ -217,7 +202,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[])?;
     let rendering = Rendering::negotiate(&req, &params)?;
-    let x = Expand::parse(&params)?;
+    let x = Expand::parse(&params, EXPANDABLE)?;
     let principal = authenticate(&state, &req, &params).await?;
     principal.require(Scope::MediahubSubmitJobs)?;
     let mut new = new_job(&raw)?;
@@ -248,7 +233,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[])?;
     let rendering = Rendering::negotiate(&req, &params)?;
-    let x = Expand::parse(&params)?;
+    let x = Expand::parse(&params, EXPANDABLE)?;
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::MediahubSubmitJobs)?;
@@ -278,7 +263,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[])?;
     let rendering = Rendering::negotiate(&req, &params)?;
-    let x = Expand::parse(&params)?;
+    let x = Expand::parse(&params, EXPANDABLE)?;
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::MediahubRead)?;
@@ -304,7 +289,7 @@ pub async fn get(
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[LIST, LIST_FILTERS])?;
     let rendering = Rendering::negotiate(&req, &params)?;
-    let x = Expand::parse(&params)?;
+    let x = Expand::parse(&params, EXPANDABLE)?;
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::MediahubRead)?;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod backtraces;
 pub mod body;
 pub mod downloads;
+pub mod expand;
 pub mod files;
 pub mod fraud;
 pub mod health;

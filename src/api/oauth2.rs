@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use serde_json::json;
 
+use super::expand::Expand;
 use super::params::Params;
 use super::render::Rendering;
 use crate::auth::apps::{self, CredentialError};
@@ -21,6 +22,7 @@ pub async fn token(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[])?;
     let rendering = Rendering::negotiate(&req, &params)?;
+    Expand::nothing(&params)?;
     if body.len() > MAX_BODY {
         return Err(ApiError::new(ErrorKind::PayloadTooLarge, "body_too_large"));
     }

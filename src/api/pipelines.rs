@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::body;
+use super::expand::Expand;
 use super::params::{Params, LIST};
 use super::render::Rendering;
 use crate::auth::{authenticate, Scope};
@@ -66,6 +67,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[])?;
     let rendering = Rendering::negotiate(&req, &params)?;
+    Expand::nothing(&params)?;
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::MediahubWrite)?;
@@ -82,6 +84,7 @@ pub async fn create(
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[LIST])?;
     let rendering = Rendering::negotiate(&req, &params)?;
+    Expand::nothing(&params)?;
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::MediahubRead)?;
@@ -117,6 +120,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[])?;
     let rendering = Rendering::negotiate(&req, &params)?;
+    Expand::nothing(&params)?;
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::MediahubRead)?;
@@ -141,6 +145,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[&["force"]])?;
     Rendering::negotiate(&req, &params)?;
+    Expand::nothing(&params)?;
     authenticate(&state, &req, &params)
         .await?
         .require(Scope::MediahubWrite)?;

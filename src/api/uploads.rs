@@ -6,7 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::base_url;
+use super::expand::Expand;
 use super::files::{entries_of, file_json, file_link};
+use super::jobs::expanded_pipeline;
 use super::multipart::{self, Form};
 use super::params::Params;
 use super::render::Rendering;
@@ -14,6 +16,7 @@ use crate::archive::Entry;
 use crate::auth::signed::accepted_params;
 use crate::auth::{authenticate, Principal, Scope};
 use crate::catalog::files::FileRow;
+use crate::catalog::pipelines::{self as catalog_pipelines, PipelineRow};
 use crate::catalog::uploads::{self as catalog_uploads, ChunkRow, Status, UploadRow};
 use crate::error::ApiError;
 use crate::files::digest::Expected;
@@ -26,6 +29,26 @@ use crate::state::AppState;
 const UPLOAD_PARAMS: &[&str] = &["object_key", "pipeline_id", "expires_at", "ip", "autograph"];
 /// Text fields of a form post to `form_post_url`.
 const FORM_POST_FIELDS: &[&str] = &["upload_id", "upload_token", "chunk", "chunks", "Content-Type"];
+/// An upload's expandable links. Its `file` is whole already once the upload completed
+/// (before, the file does not exist yet and stays a link), so `file` changes nothing.
+const EXPANDABLE: &[&str] = &["file", "pipeline"];
+
+/// The upload's pipeline when `x` expands it (`None` otherwise, or when deleted since).
+fn pipeline_of(c: &rusqlite::Connection, u: &UploadRow, x: Expand) -> Result<Option<PipelineRow>, ApiError> {
+    match &u.pipeline_id {
+        Some(id) if x.has("pipeline") => Ok(catalog_pipelines::get(c, id)?),
+        _ => Ok(None),
+    }
+}
+
+/// [`pipeline_of`] in its own catalog call (none when not expanded).
+async fn load_pipeline(state: &AppState, u: &UploadRow, x: Expand) -> Result<Option<PipelineRow>, ApiError> {
+    if u.pipeline_id.is_none() || !x.has("pipeline") {
+        return Ok(None);
+    }
+    let u = u.clone();
+    state.catalog.call(move |c| pipeline_of(c, &u, x)).await
+}
 
 /// What the client asked of a new upload.
 struct Options {
@@ -95,15 +118,26 @@ fn bad_digest(which: &str) -> ApiError {
     ApiError::invalid("bad_digest", which.to_string())
 }
 
+/// What an upload resource shows besides the upload: its chunks, its file once
+/// completed (with the archive's entries) and its pipeline when expanded.
+#[derive(Default)]
+struct Shown<'a> {
+    token: Option<&'a str>,
+    chunks: &'a [ChunkRow],
+    file: Option<&'a FileRow>,
+    entries: &'a [Entry],
+    pipeline: Option<&'a PipelineRow>,
+}
+
 /// The upload resource (without its wrapper).
-fn upload_json(
-    u: &UploadRow,
-    token: Option<&str>,
-    chunks: &[ChunkRow],
-    file: Option<&FileRow>,
-    entries: &[Entry],
-    base: &str,
-) -> Value {
+fn upload_json(u: &UploadRow, shown: Shown<'_>, base: &str) -> Value {
+    let Shown {
+        token,
+        chunks,
+        file,
+        entries,
+        pipeline,
+    } = shown;
     let open = u.status == Status::Uploading;
     let (url, form) = match (open, token) {
         (true, Some(t)) => (
@@ -120,9 +154,10 @@ fn upload_json(
         }
         None => file_link(&u.file_id, base),
     };
-    let pipeline = match &u.pipeline_id {
-        Some(id) => json!({"id": id, "href": format!("{base}/v1/pipelines/{id}")}),
-        None => Value::Null,
+    let pipeline = match (&u.pipeline_id, pipeline) {
+        (Some(_), Some(p)) => expanded_pipeline(p, base),
+        (Some(id), None) => json!({"id": id, "href": format!("{base}/v1/pipelines/{id}")}),
+        (None, _) => Value::Null,
     };
     json!({
         "id": u.id,
@@ -163,15 +198,16 @@ async fn create_inner(
 ) -> Result<HttpResponse, ApiError> {
     let query = Params::parse(req.query_string(), &[UPLOAD_PARAMS])?;
     let rendering = Rendering::negotiate(req, &query)?;
+    let x = Expand::parse(&query, EXPANDABLE)?;
     let principal = authenticate(state, req, &query).await?;
     principal.require(Scope::MediahubWrite)?;
     if multipart::is_multipart(req) {
-        return one_shot(state, req, form, query, rendering, principal).await;
+        return one_shot(state, req, form, query, rendering, x, principal).await;
     }
     let now = state.clock.now_ms();
     let opts = options(&query, now)?;
     let st = state.clone();
-    let (u, token) = state
+    let (u, token, pipeline) = state
         .catalog
         .call(move |c| {
             let pipeline =
@@ -182,7 +218,7 @@ async fn create_inner(
                 st.config.storage.default_file_ttl,
                 now,
             );
-            uploads::create(
+            let (u, token) = uploads::create(
                 c,
                 &st.secrets,
                 &NewUpload {
@@ -193,13 +229,20 @@ async fn create_inner(
                     expires_at,
                 },
                 now,
-            )
+            )?;
+            let pipeline = pipeline_of(c, &u, x)?;
+            Ok((u, token, pipeline))
         })
         .await?;
     let base = base_url(req, &state.config);
+    let shown = Shown {
+        token: Some(&token),
+        pipeline: pipeline.as_ref(),
+        ..Shown::default()
+    };
     Ok(rendering.respond(
         StatusCode::CREATED,
-        json!({ "upload": upload_json(&u, Some(&token), &[], None, &[], &base) }),
+        json!({ "upload": upload_json(&u, shown, &base) }),
     ))
 }
 
@@ -209,6 +252,7 @@ async fn one_shot(
     form: &mut Form,
     query: Params,
     rendering: Rendering,
+    x: Expand,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     multipart::check_length(req, state.config.storage.max_upload_size)?;
@@ -228,10 +272,17 @@ async fn one_shot(
     )
     .await?;
     let entries = entries_of(state, &f).await?;
+    let pipeline = load_pipeline(state, &u, x).await?;
     let base = base_url(req, &state.config);
+    let shown = Shown {
+        file: Some(&f),
+        entries: &entries,
+        pipeline: pipeline.as_ref(),
+        ..Shown::default()
+    };
     Ok(rendering.respond(
         StatusCode::CREATED,
-        json!({ "upload": upload_json(&u, None, &[], Some(&f), &entries, &base) }),
+        json!({ "upload": upload_json(&u, shown, &base) }),
     ))
 }
 
@@ -355,11 +406,12 @@ async fn owned_upload(state: &AppState, principal: &Principal, id: &str) -> Resu
 }
 
 /// The resource as `GET` shows it: with its chunks, and the file once completed.
-async fn present(state: &AppState, u: UploadRow, base: &str) -> Result<Value, ApiError> {
+async fn present(state: &AppState, u: UploadRow, x: Expand, base: &str) -> Result<Value, ApiError> {
     let id = u.id.clone();
     let fid = u.file_id.clone();
     let completed = u.status == Status::Completed;
-    let (chunks, file, entries) = state
+    let upload = u.clone();
+    let (chunks, file, entries, pipeline) = state
         .catalog
         .call(move |c| {
             let chunks = catalog_uploads::chunks(c, &id)?;
@@ -372,11 +424,19 @@ async fn present(state: &AppState, u: UploadRow, base: &str) -> Result<Value, Ap
                 Some(f) if f.kind == "archive" => crate::catalog::archives::list(c, &f.id)?,
                 _ => Vec::new(),
             };
-            Ok((chunks, file, entries))
+            let pipeline = pipeline_of(c, &upload, x)?;
+            Ok((chunks, file, entries, pipeline))
         })
         .await?;
     let token = uploads::token_of(&state.secrets, &u);
-    Ok(json!({ "upload": upload_json(&u, token.as_deref(), &chunks, file.as_ref(), &entries, base) }))
+    let shown = Shown {
+        token: token.as_deref(),
+        chunks: &chunks,
+        file: file.as_ref(),
+        entries: &entries,
+        pipeline: pipeline.as_ref(),
+    };
+    Ok(json!({ "upload": upload_json(&u, shown, base) }))
 }
 
 /// `GET /v1/files/uploads/ID`: poll an upload (its creator only).
@@ -387,13 +447,14 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[accepted_params(&req)])?;
     let rendering = Rendering::negotiate(&req, &params)?;
+    let x = Expand::parse(&params, EXPANDABLE)?;
     let principal = authenticate(&state, &req, &params).await?;
     if !principal.scopes.grants(Scope::MediahubWrite) {
         principal.require(Scope::MediahubRead)?;
     }
     let u = owned_upload(&state, &principal, &path).await?;
     let base = base_url(&req, &state.config);
-    Ok(rendering.ok(present(&state, u, &base).await?))
+    Ok(rendering.ok(present(&state, u, x, &base).await?))
 }
 
 /// `POST` to `form_post_url`: the params (`upload_token` first of all), then the data in
@@ -417,6 +478,7 @@ async fn form_post_inner(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[])?;
     let rendering = Rendering::negotiate(req, &params)?;
+    let x = Expand::parse(&params, EXPANDABLE)?;
     if !ids::is_id(&id) {
         return Err(uploads::not_found());
     }
@@ -484,7 +546,7 @@ async fn form_post_inner(
         .call(move |c| uploads::save_chunk(c, &st.store, &uid, chunk, chunks, name, data, max, now))
         .await?;
     let base = base_url(req, &state.config);
-    Ok(rendering.ok(present(state, u, &base).await?))
+    Ok(rendering.ok(present(state, u, x, &base).await?))
 }
 
 /// `PUT /v1/files/uploads/ID` with `{"upload":{"nb_chunks":N}}`: assembles the chunks
@@ -497,6 +559,7 @@ pub async fn complete(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string(), &[])?;
     let rendering = Rendering::negotiate(&req, &params)?;
+    let x = Expand::parse(&params, EXPANDABLE)?;
     let principal = authenticate(&state, &req, &params).await?;
     principal.require(Scope::MediahubWrite)?;
     let nb_chunks = nb_chunks_of(&body)?;
@@ -511,7 +574,7 @@ pub async fn complete(
         .await?;
     let base = base_url(&req, &state.config);
     if u.status == Status::Completed {
-        return Ok(rendering.ok(present(&state, u, &base).await?));
+        return Ok(rendering.ok(present(&state, u, x, &base).await?));
     }
     let first_name = chunks.first().and_then(|c| c.name.clone());
     let placement = Placement {
@@ -540,7 +603,14 @@ pub async fn complete(
             tracing::info!(file = %f.id, upload = %uid, size = f.size, "completed upload");
             state.metrics.upload_completed(f.size);
             let entries = entries_of(&state, &f).await?;
-            Ok(rendering.ok(json!({ "upload": upload_json(&u, None, &[], Some(&f), &entries, &base) })))
+            let pipeline = load_pipeline(&state, &u, x).await?;
+            let shown = Shown {
+                file: Some(&f),
+                entries: &entries,
+                pipeline: pipeline.as_ref(),
+                ..Shown::default()
+            };
+            Ok(rendering.ok(json!({ "upload": upload_json(&u, shown, &base) })))
         }
         (Err(e), _) => Err(e),
         (Ok(_), None) => Err(uploads::not_found()),

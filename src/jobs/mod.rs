@@ -295,6 +295,21 @@ pub fn view(conn: &Connection, id: &str, now_ms: i64) -> Result<Option<JobView>,
     Ok(views(conn, vec![job], now_ms)?.pop())
 }
 
+/// The jobs among `ids` that exist, with their input and output files (each id once,
+/// in no particular order). Blocking.
+pub fn views_of(conn: &Connection, ids: &[String], now_ms: i64) -> Result<Vec<JobView>, ApiError> {
+    let mut rows: Vec<JobRow> = Vec::new();
+    for id in ids {
+        if rows.iter().any(|j| &j.id == id) {
+            continue;
+        }
+        if let Some(job) = catalog_jobs::get(conn, id)? {
+            rows.push(job);
+        }
+    }
+    views(conn, rows, now_ms)
+}
+
 /// One page of jobs with their files, and the total. Blocking.
 pub fn list(conn: &Connection, q: &ListQuery) -> Result<(Vec<JobView>, u64), ApiError> {
     let (rows, total) = catalog_jobs::list(conn, q)?;
