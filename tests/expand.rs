@@ -11,32 +11,6 @@ use serde_json::{json, Value};
 
 const BASE: &str = "http://localhost:8080";
 
-async fn call(env: &TestEnv, req: TestRequest) -> (StatusCode, Value) {
-    let app = env.service().await;
-    let res = test::call_service(&app, req.to_request()).await;
-    let status = res.status();
-    let bytes = test::read_body(res).await;
-    let v = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-    };
-    (status, v)
-}
-
-fn bearer(req: TestRequest, tok: &str) -> TestRequest {
-    req.insert_header(("Authorization", format!("Bearer {tok}")))
-}
-
-async fn get(env: &TestEnv, tok: &str, path: &str) -> (StatusCode, Value) {
-    call(env, bearer(TestRequest::get().uri(path), tok)).await
-}
-
-async fn post(env: &TestEnv, tok: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    call(env, bearer(TestRequest::post().uri(path), tok).set_json(body)).await
-}
-
 /// `GET path`, answered 200; the body.
 async fn ok(env: &TestEnv, tok: &str, path: &str) -> Value {
     let (s, v) = get(env, tok, path).await;

@@ -5,7 +5,7 @@
 mod common;
 
 use actix_web::http::StatusCode;
-use actix_web::test::{self, TestRequest};
+use actix_web::test::TestRequest;
 use common::*;
 use filegate::catalog::files::{self as catalog_files, FileRow};
 use filegate::clock::Clock;
@@ -26,32 +26,6 @@ fn form(file_name: &str, data: &[u8]) -> Vec<u8> {
     b.extend_from_slice(data);
     b.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
     b
-}
-
-async fn call(env: &TestEnv, req: TestRequest) -> (StatusCode, Value) {
-    let app = env.service().await;
-    let res = test::call_service(&app, req.to_request()).await;
-    let status = res.status();
-    let bytes = test::read_body(res).await;
-    let v = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-    };
-    (status, v)
-}
-
-fn bearer(req: TestRequest, tok: &str) -> TestRequest {
-    req.insert_header(("Authorization", format!("Bearer {tok}")))
-}
-
-async fn get(env: &TestEnv, tok: &str, path: &str) -> (StatusCode, Value) {
-    call(env, bearer(TestRequest::get().uri(path), tok)).await
-}
-
-async fn post(env: &TestEnv, tok: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    call(env, bearer(TestRequest::post().uri(path), tok).set_json(body)).await
 }
 
 async fn put(env: &TestEnv, tok: &str, path: &str, body: Value) -> (StatusCode, Value) {

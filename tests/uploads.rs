@@ -8,7 +8,6 @@ use common::*;
 use filegate::catalog;
 use filegate::clock::Clock;
 use serde_json::{json, Value};
-use sha2::Digest;
 
 const BOUNDARY: &str = "XyZboundary42";
 
@@ -42,31 +41,6 @@ fn multipart(req: TestRequest, body: Vec<u8>) -> TestRequest {
         format!("multipart/form-data; boundary={BOUNDARY}"),
     ))
     .set_payload(body)
-}
-
-async fn call(env: &TestEnv, req: TestRequest) -> (StatusCode, Value) {
-    let app = env.service().await;
-    let res = test::call_service(&app, req.to_request()).await;
-    let status = res.status();
-    let bytes = test::read_body(res).await;
-    let v = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-    };
-    (status, v)
-}
-
-fn bearer(req: TestRequest, token: &str) -> TestRequest {
-    req.insert_header(("Authorization", format!("Bearer {token}")))
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    sha2::Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
 }
 
 /// Path and query of an absolute URL from an answer.
@@ -124,10 +98,6 @@ async fn post_chunk(
 async fn put_complete(env: &TestEnv, tok: &str, id: &str, body: Value) -> (StatusCode, Value) {
     let req = bearer(TestRequest::put().uri(&format!("/v1/files/uploads/{id}")), tok).set_json(body);
     call(env, req).await
-}
-
-async fn get_json(env: &TestEnv, tok: &str, path: &str) -> (StatusCode, Value) {
-    call(env, bearer(TestRequest::get().uri(path), tok)).await
 }
 
 fn file_count(env: &TestEnv) -> i64 {
@@ -199,7 +169,7 @@ async fn one_shot_multipart_answers_201_completed_with_the_file() {
         format!("http://localhost:8080/v1/files/downloads/?file_id={id}")
     );
     // Durable and visible: the row and its bytes.
-    let (s, g) = get_json(&env, &tok, &format!("/v1/files/{id}")).await;
+    let (s, g) = get(&env, &tok, &format!("/v1/files/{id}")).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(g["file"]["sha256"], f["sha256"]);
     let row = {
@@ -209,7 +179,7 @@ async fn one_shot_multipart_answers_201_completed_with_the_file() {
     let bytes = std::fs::read(env.state.store.path(&row.blob_id).unwrap()).unwrap();
     assert_eq!(bytes, b"%PDF-1.4 hello");
     // The upload itself can be polled.
-    let (s, p) = get_json(
+    let (s, p) = get(
         &env,
         &tok,
         &format!("/v1/files/uploads/{}", u["id"].as_str().unwrap()),
@@ -359,7 +329,7 @@ async fn three_step_flow_create_form_post_then_put_completes() {
     assert_eq!(v["upload"]["status"], "UPLOADING");
     assert_eq!(v["upload"]["chunks_received"], json!([0]));
     // Not visible before completion.
-    let (s, _) = get_json(&env, &tok, &format!("/v1/files/{file_id}")).await;
+    let (s, _) = get(&env, &tok, &format!("/v1/files/{file_id}")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     let (s, v) = put_complete(&env, &tok, &id, json!({"upload": {"nb_chunks": 1}})).await;
@@ -372,7 +342,7 @@ async fn three_step_flow_create_form_post_then_put_completes() {
     assert_eq!(f["sha256"], sha256_hex(&data));
     assert_eq!(f["mime_type"], "video/mp4");
     // Polling shows the result; completing again is harmless.
-    let (s, p) = get_json(&env, &tok, &format!("/v1/files/uploads/{id}/")).await;
+    let (s, p) = get(&env, &tok, &format!("/v1/files/uploads/{id}/")).await;
     assert_eq!(
         (s, p["upload"]["status"].as_str()),
         (StatusCode::OK, Some("COMPLETED"))
@@ -432,11 +402,11 @@ async fn form_post_is_authorised_by_the_upload_token_only() {
     }
     // Another application does not see the upload.
     let other = env.token("mediahub");
-    let (s, _) = get_json(&env, &other, &format!("/v1/files/uploads/{id}")).await;
+    let (s, _) = get(&env, &other, &format!("/v1/files/uploads/{id}")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = put_complete(&env, &other, id, json!({"nb_chunks": 1})).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, v) = get_json(&env, &tok, "/v1/files/uploads/000000000000000000000000").await;
+    let (s, v) = get(&env, &tok, "/v1/files/uploads/000000000000000000000000").await;
     assert_eq!((s, reason(&v)), (StatusCode::NOT_FOUND, "upload_not_found"));
     assert_eq!(env.state.store.temp_count().unwrap(), 0);
 }
@@ -473,7 +443,7 @@ async fn chunked_upload_resumes_after_a_dropped_connection_by_reposting_missing_
     // Completing now says what is missing, and the upload stays open.
     let (s, v) = put_complete(&env, &tok, &id, json!({"upload": {"nb_chunks": 3}})).await;
     assert_eq!((s, reason(&v)), (StatusCode::BAD_REQUEST, "missing_chunks"));
-    let (_, p) = get_json(&env, &tok, &format!("/v1/files/uploads/{id}")).await;
+    let (_, p) = get(&env, &tok, &format!("/v1/files/uploads/{id}")).await;
     assert_eq!(p["upload"]["status"], "UPLOADING");
     assert_eq!(p["upload"]["chunks_received"], json!([0, 2]));
     assert_eq!(p["upload"]["bytes_received"], 2002);
@@ -607,7 +577,7 @@ async fn checksums_are_verified_and_a_mismatch_keeps_nothing() {
         .set_json(json!({"upload": {"nb_chunks": 1}}));
     let (s, v) = call(&env, req).await;
     assert_eq!((s, reason(&v)), (StatusCode::BAD_REQUEST, "bad_digest"));
-    let (_, p) = get_json(&env, &tok, &format!("/v1/files/uploads/{id}")).await;
+    let (_, p) = get(&env, &tok, &format!("/v1/files/uploads/{id}")).await;
     assert_eq!(p["upload"]["status"], "FAILED");
     assert_eq!(p["upload"]["failure_reason"], "bad_digest");
     assert_eq!(file_count(&env), 2, "only the good one-shot files");
@@ -741,7 +711,7 @@ async fn pipeline_and_object_key_are_unique_together() {
     );
     let (s, v) = put_complete(&env, &tok, up["id"].as_str().unwrap(), json!({"nb_chunks": 1})).await;
     assert_eq!((s, reason(&v)), (StatusCode::CONFLICT, "object_key_exists"));
-    let (_, p) = get_json(
+    let (_, p) = get(
         &env,
         &tok,
         &format!("/v1/files/uploads/{}", up["id"].as_str().unwrap()),
@@ -788,7 +758,7 @@ async fn identical_content_shares_one_blob_and_deleting_one_file_keeps_the_other
     let (s, _) = call(&env, del(a["upload"]["file"]["id"].as_str().unwrap())).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert!(env.state.store.exists(&blob), "still used by b");
-    let (s, _) = get_json(
+    let (s, _) = get(
         &env,
         &tok,
         &format!("/v1/files/{}", b["upload"]["file"]["id"].as_str().unwrap()),
@@ -891,7 +861,7 @@ async fn the_sweep_removes_expired_files_and_abandoned_uploads() {
 
     env.clock.advance_secs(11);
     // Expired files are gone for readers at once, before any sweep.
-    let (s, _) = get_json(&env, &tok, &format!("/v1/files/{expiring}")).await;
+    let (s, _) = get(&env, &tok, &format!("/v1/files/{expiring}")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let sweep = || {
         let mut c = env.state.catalog.conn().unwrap();
@@ -911,9 +881,9 @@ async fn the_sweep_removes_expired_files_and_abandoned_uploads() {
     );
     assert!(!upload_dir.exists());
     let tok = env.token("mediahub");
-    let (s, _) = get_json(&env, &tok, &format!("/v1/files/{kept}")).await;
+    let (s, _) = get(&env, &tok, &format!("/v1/files/{kept}")).await;
     assert_eq!(s, StatusCode::OK);
-    let (s, _) = get_json(
+    let (s, _) = get(
         &env,
         &tok,
         &format!("/v1/files/uploads/{}", up["id"].as_str().unwrap()),

@@ -85,6 +85,46 @@ impl TestEnv {
 use filegate::clock::Clock;
 
 /// The parsed JSON body of a response.
+/// One in-process request to `env`'s app: the status and the body as JSON (`Null` when
+/// empty, a JSON string when it is not JSON).
+pub async fn call(env: &TestEnv, req: test::TestRequest) -> (actix_web::http::StatusCode, serde_json::Value) {
+    let app = env.service().await;
+    let res = test::call_service(&app, req.to_request()).await;
+    let status = res.status();
+    let bytes = test::read_body(res).await;
+    let v = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    (status, v)
+}
+
+/// `req` with `Authorization: Bearer <tok>`.
+pub fn bearer(req: test::TestRequest, tok: &str) -> test::TestRequest {
+    req.insert_header(("Authorization", format!("Bearer {tok}")))
+}
+
+/// `GET path` with a bearer token, through [`call`].
+pub async fn get(env: &TestEnv, tok: &str, path: &str) -> (actix_web::http::StatusCode, serde_json::Value) {
+    call(env, bearer(test::TestRequest::get().uri(path), tok)).await
+}
+
+/// `POST path` of a JSON body with a bearer token, through [`call`].
+pub async fn post(
+    env: &TestEnv,
+    tok: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (actix_web::http::StatusCode, serde_json::Value) {
+    call(
+        env,
+        bearer(test::TestRequest::post().uri(path), tok).set_json(body),
+    )
+    .await
+}
+
 pub async fn json_body<B: MessageBody>(res: ServiceResponse<B>) -> serde_json::Value {
     let bytes = test::read_body(res).await;
     serde_json::from_slice(&bytes)
