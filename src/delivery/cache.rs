@@ -72,7 +72,7 @@ fn put<K: std::hash::Hash + Eq, T>(m: &RwLock<HashMap<K, (T, i64)>>, key: K, v: 
     put_capped(m, key, v, now_ms, MAX_ENTRIES)
 }
 
-/// Inserts; at `cap` entries, the stale ones go first, then all.
+/// Inserts; at `cap` entries, the stale ones go first, then all (see below).
 fn put_capped<K: std::hash::Hash + Eq, T>(
     m: &RwLock<HashMap<K, (T, i64)>>,
     key: K,
@@ -83,7 +83,9 @@ fn put_capped<K: std::hash::Hash + Eq, T>(
     let mut m = m.write().unwrap_or_else(|e| e.into_inner());
     if m.len() >= cap {
         m.retain(|_, (_, at)| now_ms - *at < TTL_MS && now_ms >= *at);
-        if m.len() >= cap {
+        // Unless a quarter went, start over: each pass over the map frees at least a
+        // quarter of it, so inserting stays O(1) on average when entries expire one by one.
+        if m.len() * 4 > cap * 3 {
             m.clear();
         }
     }
@@ -154,7 +156,7 @@ impl Cache {
             .map(|(b, _)| b.clone())
     }
     /// Keeps `bytes`, all of blob `id`, for `TTL_MS`; past [`SMALL_BLOBS_BYTES`] in all,
-    /// stale ones go first, then all.
+    /// stale ones go first, then all unless a quarter of the budget is then free.
     pub fn put_small_blob(&self, id: &str, bytes: Bytes, now_ms: i64) {
         if bytes.len() > SMALL_BLOBS_BYTES {
             return;
@@ -166,7 +168,8 @@ impl Cache {
         if m.bytes + bytes.len() > SMALL_BLOBS_BYTES {
             m.map.retain(|_, (_, at)| now_ms - *at < TTL_MS && now_ms >= *at);
             m.bytes = m.map.values().map(|(b, _)| b.len()).sum();
-            if m.bytes + bytes.len() > SMALL_BLOBS_BYTES {
+            // As in `put_capped`: unless a quarter of the budget is free, start over.
+            if (m.bytes + bytes.len()) * 4 > SMALL_BLOBS_BYTES * 3 {
                 m.map.clear();
                 m.bytes = 0;
             }
@@ -229,6 +232,18 @@ mod tests {
         put_capped(&m, 5, 5, 2300, 3);
         put_capped(&m, 6, 6, 2400, 3);
         assert_eq!(keys(&m), [6], "all fresh at the cap: start over");
+
+        // Each pass frees at least a quarter: one stale entry of eight is not enough.
+        for (stale, kept) in [(1, 1), (2, 7)] {
+            let m: RwLock<HashMap<u32, (u32, i64)>> = RwLock::default();
+            for k in 0..8u32 {
+                let at = if k < stale { 1000 } else { 1900 };
+                put_capped(&m, k, k, at, 8);
+            }
+            put_capped(&m, 100, 100, 2100, 8);
+            assert_eq!(keys(&m).len(), kept, "{stale} stale of 8");
+            assert!(keys(&m).contains(&100));
+        }
     }
 
     #[test]
