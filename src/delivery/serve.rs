@@ -17,7 +17,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use super::disposition::{self, presentation};
 use super::range::{self, ByteRange, MultipartBody, RangeAnswer};
 use super::read;
-use super::source::{self, open_blob, small_blob, Source};
+use super::source::{self, open_blob, small_blob, Source, SMALL};
 use super::tracked::Seen;
 use super::validators::{self, Conditionals, Precondition};
 use crate::autograph::copy::Segment;
@@ -28,8 +28,6 @@ use crate::links::{LinkClaims, VerifiedLink};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 
-/// Files up to this size are read in one go and sent from memory.
-const SMALL: u64 = 64 * 1024;
 /// Read size for larger files. Each streaming answer holds about one chunk plus actix's
 /// 32 KiB write buffer while its client is slow, so this bounds memory under many slow
 /// readers; reads from the page cache cost no thread hop (see [`read`]), so the size is

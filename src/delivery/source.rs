@@ -30,8 +30,10 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 
-/// Answers up to this size are produced at once (and fully checked before sending).
-const SMALL: u64 = 64 * 1024;
+/// Files, entries and answers up to this size are produced at once from memory (an
+/// entry's fully checked before sending) and their bytes kept a second
+/// ([`small_blob`], [`small_entry`]); serving decides by it too.
+pub const SMALL: u64 = 64 * 1024;
 /// Piece size of a streamed entry.
 const CHUNK: u64 = 256 * 1024;
 
