@@ -1086,6 +1086,24 @@ async fn the_fraud_page_imports_adds_removes_and_checks() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
     let (_, page, _) = view(&app, &session, "/admin/fraud?ip=banana").await;
     assert!(page.contains("banana is not an IP address"), "{page}");
+    // A list that is not one of ours is refused on the page by each form, and nothing changes.
+    for (uri, rest) in [
+        ("/admin/fraud/add", "source=manual&entries=192.0.2.9"),
+        ("/admin/fraud/remove-entry", "source=manual&entry=192.0.2.1"),
+        ("/admin/fraud/remove-source", "source=manual"),
+    ] {
+        let (status, page, _) = submit(
+            &app,
+            &session,
+            uri,
+            &format!("csrf={}&list=bogus&{rest}", enc(&csrf)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(page.contains("invalid_list"), "{uri}: {page}");
+    }
+    let (_, page, _) = view(&app, &session, "/admin/fraud?ip=192.0.2.1").await;
+    assert!(page.contains("192.0.2.1 is on: blocklist"), "{page}");
     let (status, _, _) = submit(
         &app,
         &session,

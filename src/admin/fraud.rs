@@ -102,6 +102,20 @@ fn list_of(f: &[(String, String)]) -> Result<List, ApiError> {
     List::parse(field(f, "list")).ok_or_else(|| ApiError::invalid("invalid_list", "list"))
 }
 
+/// A posted form (session and CSRF token checked) naming a list; else the answer to
+/// give (the page again with the refusal when the list is not one of ours).
+async fn posted_to_list(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(Vec<(String, String)>, List), HttpResponse> {
+    let (_, f) = posted(state, req, body)?;
+    match list_of(&f) {
+        Ok(list) => Ok((f, list)),
+        Err(e) => Err(render(state, req, e.status(), Some(refusal(&e))).await),
+    }
+}
+
 /// After a change: the running process uses the lists at once.
 async fn changed(state: &AppState, done: &str) -> HttpResponse {
     if let Err(e) = state.fraud.lists.reload_if_changed().await {
@@ -184,13 +198,9 @@ async fn import_inner(
 }
 
 async fn add(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let f = match posted(&state, &req, &body) {
-        Ok((_, f)) => f,
+    let (f, list) = match posted_to_list(&state, &req, &body).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let list = match list_of(&f) {
-        Ok(l) => l,
-        Err(e) => return render(&state, &req, e.status(), Some(refusal(&e))).await,
     };
     let source = field(&f, "source").trim().to_string();
     let text = field(&f, "entries").to_string();
@@ -218,13 +228,9 @@ async fn add(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> 
 }
 
 async fn remove_entry(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let f = match posted(&state, &req, &body) {
-        Ok((_, f)) => f,
+    let (f, list) = match posted_to_list(&state, &req, &body).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let list = match list_of(&f) {
-        Ok(l) => l,
-        Err(e) => return render(&state, &req, e.status(), Some(refusal(&e))).await,
     };
     let source = field(&f, "source").trim().to_string();
     let entry = field(&f, "entry").to_string();
@@ -254,13 +260,9 @@ async fn remove_entry(state: web::Data<AppState>, req: HttpRequest, body: web::B
 }
 
 async fn remove_source(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let f = match posted(&state, &req, &body) {
-        Ok((_, f)) => f,
+    let (f, list) = match posted_to_list(&state, &req, &body).await {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let list = match list_of(&f) {
-        Ok(l) => l,
-        Err(e) => return render(&state, &req, e.status(), Some(refusal(&e))).await,
     };
     let source = field(&f, "source").to_string();
     let src = source.clone();
